@@ -1,0 +1,90 @@
+"""One Spark configuration for every Spark process: jobs, dbt, the SQL endpoint.
+
+``spark_conf()`` is the single source. ``write_spark_defaults()`` renders it to
+``var/spark-conf/spark-defaults.conf`` so that processes that build their own session (dbt's
+session adapter, the Thrift server started by spark-submit) see exactly the same catalog,
+Delta and metastore settings through ``SPARK_CONF_DIR``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from smartrehab.jars import jar_paths
+from smartrehab.settings import LAYERS, Settings, get_settings
+
+
+def spark_conf(s: Settings) -> dict[str, str]:
+    jars = [str(p) for p in jar_paths(s)]
+    conf = {
+        "spark.master": s.spark_master,
+        "spark.driver.memory": s.spark_driver_memory,
+        "spark.jars": ",".join(jars),
+        # The JDBC driver must be on the driver's own class path for the metastore.
+        "spark.driver.extraClassPath": ":".join(jars),
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.sql.catalogImplementation": "hive",
+        "spark.sql.warehouse.dir": s.warehouse,
+        "spark.sql.shuffle.partitions": str(s.spark_shuffle_partitions),
+        "spark.sql.session.timeZone": "Asia/Shanghai",
+        "spark.sql.sources.default": "delta",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.databricks.delta.schema.autoMerge.enabled": "false",
+        "spark.sql.metadataCacheTTLSeconds": "5",
+        "spark.hadoop.javax.jdo.option.ConnectionURL": s.metastore_jdbc_url,
+        "spark.hadoop.javax.jdo.option.ConnectionDriverName": "org.postgresql.Driver",
+        "spark.hadoop.javax.jdo.option.ConnectionUserName": s.pg_user,
+        "spark.hadoop.javax.jdo.option.ConnectionPassword": s.secret("pg_password"),
+        "spark.hadoop.hive.metastore.schema.verification": "false",
+        "spark.hadoop.datanucleus.schema.autoCreateAll": "false",
+        "spark.hadoop.hive.metastore.warehouse.dir": s.warehouse,
+        "spark.driver.extraJavaOptions": "-Dderby.system.home=" + str(s.var_dir / "derby"),
+    }
+    conf.update(s.extra_spark_conf())
+    return conf
+
+
+def write_spark_defaults(s: Settings | None = None) -> Path:
+    s = s or get_settings()
+    s.spark_conf_dir.mkdir(parents=True, exist_ok=True)
+    path = s.spark_conf_dir / "spark-defaults.conf"
+    body = "".join(f"{k} {v}\n" for k, v in sorted(spark_conf(s).items()))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("# Written by smartrehab from the settings object; do not edit.\n" + body)
+    log4j = s.spark_conf_dir / "log4j2.properties"
+    log4j.write_text(
+        "rootLogger.level = warn\nrootLogger.appenderRef.stderr.ref = console\n"
+        "appender.console.type = Console\nappender.console.name = console\n"
+        "appender.console.target = SYSTEM_ERR\nappender.console.layout.type = PatternLayout\n"
+        "appender.console.layout.pattern = %d{HH:mm:ss} %p %c{1}: %m%n\n"
+        "logger.thrift.name = org.apache.spark.sql.hive.thriftserver\nlogger.thrift.level = info\n"
+    )
+    return path
+
+
+def get_spark(app_name: str = "smartrehab", s: Settings | None = None):
+    """The process's SparkSession, configured from the settings; creates the layer databases."""
+    from pyspark.sql import SparkSession
+
+    s = s or get_settings()
+    write_spark_defaults(s)
+    os.environ["SPARK_CONF_DIR"] = str(s.spark_conf_dir)
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    builder = SparkSession.builder.appName(app_name)
+    for k, v in spark_conf(s).items():
+        builder = builder.config(k, v)
+    spark = builder.enableHiveSupport().getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    ensure_databases(spark, s)
+    return spark
+
+
+def ensure_databases(spark, s: Settings) -> None:
+    for layer in LAYERS:
+        spark.sql(f"CREATE DATABASE IF NOT EXISTS {layer} LOCATION '{s.warehouse}/{layer}.db'")
