@@ -1,0 +1,536 @@
+"""Deterministic legacy extracts: what the bureau's old business systems would hand over.
+
+A seeded simulation of the centres' population (persons, admissions, zone stays, releases)
+drives the two core tables; every other table of the catalog is generated from its
+``generate:`` block (rows per person, per admission, per centre-day, ...). Files are written as
+the legacy systems export them (GB18030/GBK CSV or fixed-width text) with the flaws of real
+systems at configurable rates. Every flaw injected is recorded in a manifest, so tests can check
+that ingestion caught each one.
+
+Layout: ``<landing>/legacy/<YYYYMMDD>/<TABLE>.csv|.txt`` (one folder per delivery day) and
+``<landing>/_generator/legacy_<YYYYMMDD>.json`` (the manifest of that delivery).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import zlib
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from smartrehab.catalog import Catalog, Item, LegacyTable
+from smartrehab.generate import identity
+
+PERSON_TABLE = "ZJ_RYJBXX"
+ADMISSION_TABLE = "ZJ_RSDJ"
+BEDS_AT_SF1 = 2700
+CENTRES = ("BJ01", "BJ02", "BJ03")
+HISTORY_YEARS = 5
+# Expected days in each zone (bureau practice; the national opinion's figures were not available).
+ZONE_DAYS = {"01": 30, "02": 60}
+RETURN_ZONE_DAYS = 90
+FULLWIDTH = str.maketrans("0123456789-/:", "０１２３４５６７８９－／：")
+
+
+@dataclass(frozen=True)
+class FlawRates:
+    """Probability of each flaw per eligible cell, row or file."""
+
+    mixed_date_format: float = 0.05   # per date cell: 2024-03-01, 2024/3/1, 2024年3月1日 instead of 20240301
+    fullwidth_digits: float = 0.01    # per numeric/date cell
+    bad_id_checksum: float = 0.01     # per ID-number cell
+    duplicate_row: float = 0.01       # per row: the row is delivered twice in the same file
+    correction: float = 0.01          # per row of an earlier delivery: re-sent in a later one, changed
+    orphan_reference: float = 0.004   # per reference cell: points to a record that does not exist
+    unknown_code: float = 0.005       # per code cell: a code the code table does not have
+    all_fields_wrong: float = 0.001   # per row: every field is garbage
+    truncated_file: float = 0.05      # per file: the export stopped in the middle of the last row
+
+
+@dataclass
+class Admission:
+    admission_id: str
+    person_no: str
+    centre: str
+    admitted_on: date
+    term_months: int
+    planned_release: date
+    released_on: date | None = None
+    release_type: str = ""
+    status: str = "01"
+    zones: list[tuple[str, date, date | None]] = field(default_factory=list)
+
+    def zone_on(self, day: date) -> str:
+        for code, start, end in self.zones:
+            if start <= day and (end is None or day < end):
+                return code
+        return "99"
+
+
+@dataclass
+class Person:
+    person_no: str
+    name: str
+    id_number: str
+    sex: str
+    ethnicity: str
+    birth_date: date
+    education: str
+    region: str
+    address: str
+    phone: str
+    main_drug: str
+    updated_at: datetime
+
+
+@dataclass
+class World:
+    """The simulated truth the extracts are drawn from."""
+
+    as_of: date
+    start: date
+    persons: dict[str, Person]
+    admissions: list[Admission]
+    capacity: dict[str, int]
+
+
+def _rng(seed: int, *parts: object) -> random.Random:
+    return random.Random(zlib.crc32("|".join(map(str, (seed, *parts))).encode()))
+
+
+def _weighted(rng: random.Random, table: dict[str, float]) -> str:
+    return rng.choices(list(table), weights=list(table.values()))[0]
+
+
+def simulate(catalog: Catalog, scale_factor: float, seed: int, as_of: date) -> World:
+    """Admissions and releases day by day for five years (plus a warm-up so the centres start full)."""
+    rng = _rng(seed, "world")
+    capacity = {c: max(4, round(BEDS_AT_SF1 * scale_factor / len(CENTRES))) for c in CENTRES}
+    start = as_of - timedelta(days=round(365.25 * HISTORY_YEARS))
+    warmup = start - timedelta(days=730)
+    regions = [c for c in catalog.code_tables["region"].labels]
+    region_w = {r: (6.0 if r.startswith("11") else 1.0) for r in regions}
+    drugs = {"201": 40, "101": 20, "203": 12, "202": 10, "204": 4, "301": 3, "401": 2, "601": 5, "999": 2}
+    education = {"70": 45, "60": 20, "80": 15, "40": 10, "30": 6, "20": 3, "90": 1}
+    ethnicity = {"01": 90, "03": 3, "11": 2, "02": 1, "05": 1, "08": 1, "97": 1}
+    persons: dict[str, Person] = {}
+    admissions: list[Admission] = []
+    present: dict[str, list[Admission]] = {c: [] for c in CENTRES}
+    released_pool: list[tuple[date, str]] = []
+    seq = 0
+    day = warmup
+    while day <= as_of:
+        for centre in CENTRES:
+            stay = present[centre]
+            # Releases due today.
+            for adm in list(stay):
+                if adm.planned_release <= day:
+                    adm.released_on = day
+                    adm.status = "10"
+                    stay.remove(adm)
+                    released_pool.append((day, adm.person_no))
+                    last_code, last_start, _ = adm.zones[-1]
+                    adm.zones[-1] = (last_code, last_start, day)
+            # Admissions: fill towards 85-95 % occupancy, a few per day at most.
+            target = capacity[centre] * rng.uniform(0.85, 0.95)
+            n_new = 0
+            while len(stay) < target and n_new < max(1, capacity[centre] // 60):
+                n_new += 1
+                seq += 1
+                repeat = [p for d, p in released_pool[-200:] if (day - d).days > 180]
+                if repeat and rng.random() < 0.25:
+                    person_no = rng.choice(repeat)
+                else:
+                    person_no = f"11{centre[2:]}{day:%Y}{len(persons) + 1:08d}"
+                    sex = "1" if rng.random() < 0.86 else "2"
+                    birth = day - timedelta(days=rng.randint(19 * 365, 58 * 365))
+                    region = _weighted(rng, region_w)
+                    persons[person_no] = Person(
+                        person_no=person_no, name=identity.make_name(rng),
+                        id_number=identity.make_id_number(rng, region, birth, sex), sex=sex,
+                        ethnicity=_weighted(rng, ethnicity), birth_date=birth,
+                        education=_weighted(rng, education), region=region,
+                        address=identity.make_address(rng, catalog.code_tables["region"].labels[region][0]),
+                        phone=identity.make_phone(rng), main_drug=_weighted(rng, drugs),
+                        updated_at=datetime.combine(day, datetime.min.time()) + timedelta(hours=9),
+                    )
+                # Months served in the police centre first (3-6), the rest here.
+                police_months = rng.randint(3, 6)
+                term = 24
+                served_here_days = round((term - police_months) * 30.4)
+                roll = rng.random()
+                if roll < 0.18:       # early release after at least a year in total
+                    served_here_days = round((rng.randint(12, 20) - police_months) * 30.4)
+                    release_type = "2"
+                elif roll < 0.23:     # extension of up to 12 months
+                    served_here_days += round(rng.randint(3, 12) * 30.4)
+                    release_type = "3"
+                else:
+                    release_type = "1"
+                served_here_days = max(served_here_days, 150)
+                planned = day + timedelta(days=served_here_days)
+                adm = Admission(
+                    admission_id=f"RS{centre}{seq:08d}", person_no=person_no, centre=centre,
+                    admitted_on=day, term_months=term, planned_release=planned, release_type=release_type)
+                t = day
+                for code, days in ZONE_DAYS.items():
+                    end = t + timedelta(days=days + max(0, round(rng.gauss(0, 6))))
+                    adm.zones.append((code, t, end))
+                    t = end
+                ret_start = max(t + timedelta(days=30), planned - timedelta(days=RETURN_ZONE_DAYS))
+                adm.zones.append(("03", t, ret_start))
+                adm.zones.append(("04", ret_start, None))
+                stay.append(adm)
+                admissions.append(adm)
+        day += timedelta(days=1)
+    # Keep what the extracts cover: stays that touch the five-year window.
+    admissions = [a for a in admissions if a.released_on is None or a.released_on >= start]
+    for a in admissions:
+        if a.released_on is None:
+            a.release_type = ""
+            a.zones = [(c, s, e if e is None or e <= as_of else None) for c, s, e in a.zones if s <= as_of]
+    keep = {a.person_no for a in admissions}
+    persons = {k: v for k, v in persons.items() if k in keep}
+    return World(as_of=as_of, start=start, persons=persons, admissions=admissions, capacity=capacity)
+
+
+# ---- rendering values as a legacy system would ---------------------------------------------------
+def fmt_date(d: date | None) -> str:
+    return "" if d is None else f"{d:%Y%m%d}"
+
+
+def fmt_datetime(t: datetime | None) -> str:
+    return "" if t is None else f"{t:%Y-%m-%d %H:%M:%S}"
+
+
+def core_rows(world: World, table: str) -> list[dict[str, str]]:
+    if table == PERSON_TABLE:
+        return [{
+            "RYBH": p.person_no, "XM": p.name, "SFZHM": p.id_number, "XB": p.sex, "MZ": p.ethnicity,
+            "CSRQ": fmt_date(p.birth_date), "WHCD": p.education, "HJQH": p.region, "HJDZ": p.address,
+            "LXDH": p.phone, "DPZL": p.main_drug, "GXSJ": fmt_datetime(p.updated_at),
+        } for p in world.persons.values()]
+    if table == ADMISSION_TABLE:
+        rows = []
+        for a in world.admissions:
+            current = a.zones[-1][0] if a.released_on is None else "99"
+            updated = datetime.combine(a.released_on or a.admitted_on, datetime.min.time()) + timedelta(hours=17)
+            rows.append({
+                "RSBH": a.admission_id, "RYBH": a.person_no, "JSDM": a.centre, "RSRQ": fmt_date(a.admitted_on),
+                "QJQX": str(a.term_months), "FQDM": current, "RYZT": a.status,
+                "JCRQ": fmt_date(a.released_on), "JCLX": a.release_type, "GXSJ": fmt_datetime(updated),
+            })
+        return rows
+    raise KeyError(table)
+
+
+def _value(item: Item, rng: random.Random, catalog: Catalog, day: date) -> str:
+    """A plausible value for one cell of a generically generated table."""
+    t = item.data_type
+    if t == "code":
+        return rng.choice(list(catalog.code_tables[item.code_table].labels))
+    if t == "date":
+        return fmt_date(day)
+    if t == "datetime":
+        return fmt_datetime(datetime.combine(day, datetime.min.time()) + timedelta(minutes=rng.randrange(6 * 60, 22 * 60)))
+    if t in ("integer", "decimal"):
+        lo, hi = 0, 100
+        if item.format.startswith("range:"):
+            a, _, b = item.format[6:].partition("-")
+            lo, hi = float(a), float(b)
+        v = rng.uniform(lo, hi)
+        return str(int(round(v))) if t == "integer" else f"{v:.{1 if hi - lo > 10 else 2}f}"
+    if t == "id_number":
+        region = rng.choice(list(catalog.code_tables["region"].labels))
+        return identity.make_id_number(rng, region, day - timedelta(days=rng.randint(7000, 25000)), rng.choice("12"))
+    if t == "phone":
+        return identity.make_phone(rng)
+    if item.is_direct_identifier:
+        return identity.make_name(rng)
+    return f"{item.name_zh}{rng.randrange(1, 50)}"[: max(item.length, 1)]
+
+
+def generic_rows(world: World, catalog: Catalog, table: LegacyTable, seed: int,
+                 parents: dict[str, list[dict[str, str]]]) -> list[dict[str, str]]:
+    """Rows of a catalog table from its ``generate:`` block (rows per person/admission/centre-day...)."""
+    spec = table.generate
+    per, rate = spec.get("per", "admission"), float(spec.get("rate", 1))
+    rng = _rng(seed, table.name)
+    ref_cols = set(table.references)
+    key_col = table.key[0]
+    rows: list[dict[str, str]] = []
+
+    def emit(day: date, person_no: str = "", admission_id: str = "", centre: str = "", parent: dict | None = None):
+        row = {}
+        for it in table.items:
+            col = it.legacy_column
+            if col == "RYBH":
+                row[col] = person_no
+            elif col == "RSBH" and table.name != ADMISSION_TABLE:
+                row[col] = admission_id
+            elif col == "JSDM" and centre:
+                row[col] = centre
+            elif parent is not None and col in ref_cols and table.references[col].split(".")[0] == spec.get("parent"):
+                row[col] = parent[table.references[col].split(".")[1]]
+            elif col == table.version_column:
+                row[col] = fmt_datetime(datetime.combine(day, datetime.min.time()) + timedelta(hours=18))
+            else:
+                row[col] = _value(it, rng, catalog, day)
+        row[key_col] = f"{table.name[:6]}{len(rows) + 1:09d}"
+        rows.append(row)
+
+    def n_for(mean: float) -> int:
+        whole = int(mean)
+        return whole + (1 if rng.random() < mean - whole else 0)
+
+    if per in ("admission", "person"):
+        seen: set[str] = set()
+        for a in world.admissions:
+            if per == "person" and a.person_no in seen:
+                continue
+            seen.add(a.person_no)
+            end = min(a.released_on or world.as_of, world.as_of)
+            span = max((end - max(a.admitted_on, world.start)).days, 1)
+            for _ in range(n_for(rate)):
+                day = max(a.admitted_on, world.start) + timedelta(days=rng.randrange(span))
+                emit(day, a.person_no, a.admission_id, a.centre)
+    elif per in ("centre_day", "centre_month"):
+        step = 1 if per == "centre_day" else 30
+        day = world.start
+        while day <= world.as_of:
+            for centre in world.capacity:
+                for _ in range(n_for(rate)):
+                    emit(day, centre=centre)
+            day += timedelta(days=step)
+    elif per == "assessment":
+        for prow in parents.get(spec.get("parent", ""), []):
+            for _ in range(n_for(rate)):
+                emit(_parse_day(prow), prow.get("RYBH", ""), prow.get("RSBH", ""), prow.get("JSDM", ""), parent=prow)
+    return rows
+
+
+def _parse_day(row: dict[str, str]) -> date:
+    for v in row.values():
+        if len(v) == 8 and v.isdigit():
+            return datetime.strptime(v, "%Y%m%d").date()
+    return date(2024, 1, 1)
+
+
+# ---- flaws ------------------------------------------------------------------------------------
+@dataclass
+class Flaw:
+    file: str
+    line: int          # physical line in the file (header = line 1)
+    kind: str
+    column: str = ""
+    key: str = ""
+    detail: str = ""
+
+
+def _mixed_date(d: str, rng: random.Random) -> str:
+    y, m, dd = d[:4], int(d[4:6]), int(d[6:8])
+    return rng.choice((f"{y}-{m:02d}-{dd:02d}", f"{y}/{m}/{dd}", f"{y}年{m}月{dd}日"))
+
+
+def inject_flaws(table: LegacyTable, rows: list[dict[str, str]], rates: FlawRates, rng: random.Random,
+                 catalog: Catalog) -> tuple[list[dict[str, str]], list[tuple[int, str, str, str]]]:
+    """Apply cell- and row-level flaws; returns new rows and (row_index, kind, column, detail)."""
+    out: list[dict[str, str]] = []
+    marks: list[tuple[int, str, str, str]] = []
+    for row in rows:
+        row = dict(row)
+        idx = len(out)
+        if rng.random() < rates.all_fields_wrong:
+            for col in row:
+                row[col] = "#" + "".join(rng.choice("?*~") for _ in range(3))
+            out.append(row)
+            marks.append((idx, "all_fields_wrong", "", ""))
+            continue
+        for it in table.items:
+            col, v = it.legacy_column, row[it.legacy_column]
+            if not v or col in table.key:
+                continue
+            if it.data_type == "date" and rng.random() < rates.mixed_date_format:
+                row[col] = _mixed_date(v, rng)
+                marks.append((idx, "mixed_date_format", col, v))
+            elif it.data_type in ("integer", "decimal", "date") and rng.random() < rates.fullwidth_digits:
+                row[col] = v.translate(FULLWIDTH)
+                marks.append((idx, "fullwidth_digits", col, v))
+            elif it.data_type == "id_number" and rng.random() < rates.bad_id_checksum:
+                row[col] = identity.corrupt_id_check(v)
+                marks.append((idx, "bad_id_checksum", col, v))
+            elif it.data_type == "code" and rng.random() < rates.unknown_code:
+                row[col] = "ZZ"
+                marks.append((idx, "unknown_code", col, v))
+            elif col in table.references and rng.random() < rates.orphan_reference:
+                row[col] = "ORPHAN" + v[-8:]
+                marks.append((idx, "orphan_reference", col, v))
+        out.append(row)
+        if rng.random() < rates.duplicate_row:
+            out.append(dict(row))
+            marks.append((idx + 1, "duplicate_row", "", ""))
+    return out, marks
+
+
+# ---- writing ----------------------------------------------------------------------------------
+def render(table: LegacyTable, rows: list[dict[str, str]]) -> list[str]:
+    """Lines of the export file (header first for CSV; fixed-width files have no header)."""
+    cols = table.columns
+    if table.file_format == "fixed_width":
+        return ["".join(_fit(row[c], it.length) for c, it in zip(cols, table.items, strict=True)) for row in rows]
+    lines = [table.delimiter.join(cols)]
+    for row in rows:
+        lines.append(table.delimiter.join(_csv_cell(row[c], table.delimiter) for c in cols))
+    return lines
+
+
+def _fit(value: str, width: int) -> str:
+    """Pad or cut to ``width`` display cells; a CJK character takes two bytes (and cells) in GB18030."""
+    out, used = [], 0
+    for ch in value:
+        w = 2 if ord(ch) > 0x7F else 1
+        if used + w > width:
+            break
+        out.append(ch)
+        used += w
+    return "".join(out) + " " * (width - used)
+
+
+def _csv_cell(v: str, delim: str) -> str:
+    if any(c in v for c in (delim, '"', "\n", "\r")):
+        return '"' + v.replace('"', '""') + '"'
+    return v
+
+
+def write_file(path: Path, lines: list[str], encoding: str, truncate: bool) -> None:
+    text = "\r\n".join(lines) + "\r\n"
+    data = text.encode(encoding)
+    if truncate:
+        last = ("\r\n".join(lines[-1:]) + "\r\n").encode(encoding)
+        data = data[: len(data) - len(last) // 2 - 2]
+    tmp = path.with_name("." + path.name + ".part")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+@dataclass
+class Delivery:
+    day: date
+    folder: Path
+    files: dict[str, Path]
+    flaws: list[Flaw]
+    rows: dict[str, int]
+
+
+def file_name(table: LegacyTable) -> str:
+    return f"{table.name}.{'txt' if table.file_format == 'fixed_width' else 'csv'}"
+
+
+def generate(catalog: Catalog, landing: Path, scale_factor: float, seed: int, as_of: date,
+             rates: FlawRates | None = None, days: int = 0, tables: list[str] | None = None,
+             progress=None) -> list[Delivery]:
+    """The full extract as of ``as_of`` and ``days`` daily incremental deliveries after it.
+
+    Every delivery gets its own folder; the incremental ones carry the day's new and changed
+    records and corrections of earlier rows (a later file fixing an earlier one).
+    """
+    rates = rates or FlawRates()
+    names = tables or list(catalog.tables)
+    # Parents before children.
+    names = sorted(names, key=lambda n: (n not in (PERSON_TABLE, ADMISSION_TABLE),
+                                         catalog.tables[n].generate.get("per") == "assessment"))
+    final_day = as_of + timedelta(days=days)
+    world = simulate(catalog, scale_factor, seed, final_day)
+    deliveries = []
+    for n in range(days + 1):
+        day = as_of + timedelta(days=n)
+        deliveries.append(_deliver(catalog, world, landing, seed, day, n == 0, names, rates, progress))
+    return deliveries
+
+
+def _snapshot_filter(row: dict[str, str], table: LegacyTable, day: date, first: bool) -> bool:
+    """Whether a row belongs to the delivery of ``day`` (all rows up to it, or that day's changes)."""
+    v = row.get(table.version_column, "")
+    if not v:
+        return first
+    updated = datetime.strptime(v[:10], "%Y-%m-%d").date()
+    return updated <= day if first else updated == day
+
+
+def _deliver(catalog: Catalog, world: World, landing: Path, seed: int, day: date, first: bool,
+             names: list[str], rates: FlawRates, progress) -> Delivery:
+    folder = landing / "legacy" / f"{day:%Y%m%d}"
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = _rng(seed, "flaws", day)
+    flaws: list[Flaw] = []
+    files: dict[str, Path] = {}
+    counts: dict[str, int] = {}
+    parents: dict[str, list[dict[str, str]]] = {}
+    for name in names:
+        table = catalog.tables[name]
+        all_rows = core_rows(world, name) if name in (PERSON_TABLE, ADMISSION_TABLE) else \
+            generic_rows(world, catalog, table, seed, parents)
+        parents[name] = all_rows
+        rows = [r for r in all_rows if _snapshot_filter(r, table, day, first)]
+        corrections = []
+        if not first:
+            # Late corrections: earlier rows re-sent with a changed value and a later version time.
+            older = [r for r in all_rows if r.get(table.version_column, "")[:10] < f"{day:%Y-%m-%d}"]
+            k = min(len(older), max(1 if older else 0, round(len(older) * rates.correction / 50)))
+            for r in rng.sample(older, k):
+                fixed = dict(r)
+                col = _correctable(table)
+                if col is None:
+                    continue
+                fixed[col] = _value(table.item(col), rng, catalog, day) if table.item(col).data_type != "code" \
+                    else _other_code(catalog, table.item(col), r[col], rng)
+                fixed[table.version_column] = fmt_datetime(datetime.combine(day, datetime.min.time()) + timedelta(hours=20))
+                corrections.append((fixed, col, r[col]))
+        base = rows + [c[0] for c in corrections]
+        flawed, marks = inject_flaws(table, base, rates, rng, catalog)
+        fname = file_name(table)
+        header = 1 if table.file_format == "csv" else 0
+        truncate = len(flawed) > 2 and rng.random() < rates.truncated_file
+        for idx, kind, col, detail in marks:
+            flaws.append(Flaw(fname, idx + 1 + header, kind, col, flawed[idx].get(table.key[0], ""), detail))
+        for fixed, col, old in corrections:
+            flaws.append(Flaw(fname, 0, "correction", col, fixed[table.key[0]], old))
+        if truncate:
+            flaws.append(Flaw(fname, len(flawed) + header, "truncated_file", "", flawed[-1][table.key[0]], ""))
+        path = folder / fname
+        write_file(path, render(table, flawed), table.encoding, truncate)
+        files[name] = path
+        counts[name] = len(flawed)
+        if progress:
+            progress(f"{day:%Y-%m-%d} {name}: {len(flawed)} rows")
+    manifest_dir = landing / "_generator"
+    manifest_dir.mkdir(parents=True, exist_ok=True)
+    (manifest_dir / f"legacy_{day:%Y%m%d}.json").write_text(json.dumps(
+        {"day": f"{day:%Y-%m-%d}", "rows": counts, "flaws": [asdict(f) for f in flaws]},
+        ensure_ascii=False, indent=1), encoding="utf-8")
+    return Delivery(day, folder, files, flaws, counts)
+
+
+def _correctable(table: LegacyTable) -> str | None:
+    skip = set(table.key) | {table.version_column} | set(table.references)
+    for it in table.items:
+        if it.legacy_column not in skip and it.data_type in ("code", "integer", "decimal", "string") \
+                and not it.is_direct_identifier:
+            return it.legacy_column
+    return None
+
+
+def _other_code(catalog: Catalog, item: Item, old: str, rng: random.Random) -> str:
+    codes = [c for c in catalog.code_tables[item.code_table].labels if c != old]
+    return rng.choice(codes) if codes else old
+
+
+def flaw_summary(deliveries: list[Delivery]) -> dict[str, int]:
+    out: dict[str, int] = defaultdict(int)
+    for d in deliveries:
+        for f in d.flaws:
+            out[f.kind] += 1
+    return dict(out)

@@ -1,0 +1,92 @@
+"""The one place where the platform writes Delta tables with MERGE.
+
+``scd2_merge`` keeps every version of a record (valid_from / valid_to / is_current) and is
+idempotent: merging the same batch twice changes nothing, and a version that arrives late
+(older than the current one) is slotted into the history in its place. ``upsert`` is the plain
+keyed insert-or-update used for audit tables. ``replace_partition`` overwrites the rows of one
+load (bronze, quarantine) so that re-running a load replaces instead of duplicating.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+SCD2_COLUMNS = ("valid_from", "valid_to", "is_current", "_row_hash")
+
+
+def table_exists(spark: SparkSession, name: str) -> bool:
+    return spark.catalog.tableExists(name)
+
+
+def _create_if_missing(spark: SparkSession, df: DataFrame, name: str, partition_by: list[str] | None = None) -> bool:
+    if table_exists(spark, name):
+        return False
+    writer = df.limit(0).write.format("delta")
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
+    writer.saveAsTable(name)
+    return True
+
+
+def row_hash(df: DataFrame, columns: list[str]) -> DataFrame:
+    """Adds ``_row_hash``: SHA-256 of the business columns, to tell real changes from re-sends."""
+    parts = [F.coalesce(F.col(c).cast("string"), F.lit("\u2400")) for c in columns]
+    return df.withColumn("_row_hash", F.sha2(F.concat_ws("\u241f", *parts), 256))
+
+
+def scd2_merge(spark: SparkSession, batch: DataFrame, table: str, keys: list[str], version_col: str) -> dict:
+    """Merge versions in ``batch`` (must carry ``_row_hash`` and ``version_col``) into ``table``.
+
+    Returns counts: versions inserted, versions already present.
+    """
+    from delta.tables import DeltaTable
+
+    batch = batch.dropDuplicates([*keys, version_col, "_row_hash"])
+    with_scd = (batch.withColumn("valid_from", F.col(version_col))
+                .withColumn("valid_to", F.lit(None).cast("timestamp"))
+                .withColumn("is_current", F.lit(True)))
+    _create_if_missing(spark, with_scd, table)
+    target = spark.table(table)
+    match = [*keys, "valid_from", "_row_hash"]
+    new = with_scd.join(target.select(*match), on=match, how="left_anti").cache()
+    n_batch = with_scd.count()
+    n_new = new.count()
+    if n_new:
+        # Re-chain every version of the touched keys: existing ones plus the new ones.
+        touched = new.select(*keys).distinct()
+        existing = target.join(touched, on=keys, how="left_semi")
+        cols = target.columns
+        both = existing.select(*cols).unionByName(new.select(*cols))
+        w = Window.partitionBy(*keys).orderBy(F.col("valid_from").asc(), F.col("_row_hash").asc())
+        chained = (both.withColumn("valid_to", F.lead("valid_from").over(w))
+                   .withColumn("is_current", F.col("valid_to").isNull()))
+        cond = " and ".join(f"t.`{c}` <=> s.`{c}`" for c in match)
+        (DeltaTable.forName(spark, table).alias("t")
+         .merge(chained.alias("s"), cond)
+         .whenMatchedUpdate(condition="not (t.valid_to <=> s.valid_to) or t.is_current <> s.is_current",
+                            set={"valid_to": "s.valid_to", "is_current": "s.is_current"})
+         .whenNotMatchedInsertAll()
+         .execute())
+    new.unpersist()
+    return {"inserted": n_new, "already_present": n_batch - n_new}
+
+
+def upsert(spark: SparkSession, df: DataFrame, table: str, keys: list[str]) -> None:
+    from delta.tables import DeltaTable
+
+    if _create_if_missing(spark, df, table):
+        df.write.format("delta").mode("append").saveAsTable(table)
+        return
+    cond = " and ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+    DeltaTable.forName(spark, table).alias("t").merge(df.alias("s"), cond) \
+        .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute()
+
+
+def replace_partition(spark: SparkSession, df: DataFrame, table: str, column: str, value: str,
+                      partition_by: list[str] | None = None) -> None:
+    """Overwrite exactly the rows where ``column == value`` (one file's or one load's rows)."""
+    _create_if_missing(spark, df, table, partition_by)
+    (df.write.format("delta").mode("overwrite")
+     .option("replaceWhere", f"`{column}` = '{value}'")
+     .saveAsTable(table))
