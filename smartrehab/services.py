@@ -247,9 +247,9 @@ def ensure_metastore(s: Settings, log=print) -> None:
     if has_schema:
         return
     log("metastore: creating the Hive metastore schema")
-    from smartrehab.jars import jar_paths
-
     import pyspark
+
+    from smartrehab.jars import jar_paths
 
     spark_jars = Path(pyspark.__file__).parent / "jars"
     metastore_jar = next(spark_jars.glob("hive-metastore-*.jar"))

@@ -68,6 +68,8 @@ def write_spark_defaults(s: Settings | None = None) -> Path:
         # Delta tables are kept in the metastore in Spark's own format; Hive's attempt to read
         # them as Hive tables logs harmless stack traces.
         "logger.hivecat.name = org.apache.spark.sql.hive.HiveExternalCatalog\nlogger.hivecat.level = error\n"
+        "logger.hms.name = org.apache.hadoop.hive.metastore\nlogger.hms.level = fatal\n"
+        "logger.hiveql.name = org.apache.hadoop.hive.ql.metadata.Hive\nlogger.hiveql.level = fatal\n"
     )
     return path
 

@@ -26,6 +26,8 @@ from smartrehab.generate import identity
 
 PERSON_TABLE = "ZJ_RYJBXX"
 ADMISSION_TABLE = "ZJ_RSDJ"
+ZONE_TABLE = "ZJ_FQFQ"
+CORE_TABLES = (PERSON_TABLE, ADMISSION_TABLE, ZONE_TABLE)
 BEDS_AT_SF1 = 2700
 CENTRES = ("BJ01", "BJ02", "BJ03")
 HISTORY_YEARS = 5
@@ -206,6 +208,10 @@ def fmt_datetime(t: datetime | None) -> str:
     return "" if t is None else f"{t:%Y-%m-%d %H:%M:%S}"
 
 
+def _at(d: date, hour: int) -> datetime:
+    return datetime.combine(d, datetime.min.time()) + timedelta(hours=hour)
+
+
 def core_rows(world: World, table: str) -> list[dict[str, str]]:
     if table == PERSON_TABLE:
         return [{
@@ -216,13 +222,31 @@ def core_rows(world: World, table: str) -> list[dict[str, str]]:
     if table == ADMISSION_TABLE:
         rows = []
         for a in world.admissions:
-            current = a.zones[-1][0] if a.released_on is None else "99"
-            updated = datetime.combine(a.released_on or a.admitted_on, datetime.min.time()) + timedelta(hours=17)
-            rows.append({
-                "RSBH": a.admission_id, "RYBH": a.person_no, "JSDM": a.centre, "RSRQ": fmt_date(a.admitted_on),
-                "QJQX": str(a.term_months), "FQDM": current, "RYZT": a.status,
-                "JCRQ": fmt_date(a.released_on), "JCLX": a.release_type, "GXSJ": fmt_datetime(updated),
-            })
+            # One version when the person arrives, another when they leave.
+            base = {"RSBH": a.admission_id, "RYBH": a.person_no, "JSDM": a.centre, "RSRQ": fmt_date(a.admitted_on),
+                    "QJQX": str(a.term_months), "FQDM": "01", "RYZT": "01", "JCRQ": "", "JCLX": "",
+                    "GXSJ": fmt_datetime(_at(a.admitted_on, 17))}
+            rows.append(base)
+            if a.released_on is not None:
+                rows.append({**base, "FQDM": "99", "RYZT": a.status, "JCRQ": fmt_date(a.released_on),
+                             "JCLX": a.release_type, "GXSJ": fmt_datetime(_at(a.released_on, 17))})
+        return rows
+    if table == ZONE_TABLE:
+        rows = []
+        for a in world.admissions:
+            for i, (code, start, end) in enumerate(a.zones, 1):
+                brigade = f"{a.centre}-D{code}"
+                base = {"FQBH": f"FQ{a.admission_id}{i:02d}", "RSBH": a.admission_id, "RYBH": a.person_no,
+                        "JSDM": a.centre, "FQDM": code, "DDDM": brigade, "ZDDM": f"{brigade}-{1 + i % 3}",
+                        "SSH": f"{code}{100 + (int(a.admission_id[-3:]) % 40):03d}",
+                        "CWH": str(1 + int(a.admission_id[-2:]) % 12), "JRRQ": fmt_date(start), "LKRQ": "",
+                        "ZQZT": "1", "ZQYY": "", "ZQPGBH": "", "SPMJ": "", "SPRQ": "",
+                        "GXSJ": fmt_datetime(_at(start, 10))}
+                rows.append(base)
+                if end is not None:
+                    rows.append({**base, "LKRQ": fmt_date(end), "ZQZT": "2", "ZQYY": "1",
+                                 "ZQPGBH": f"PG{a.admission_id}{i:02d}", "SPMJ": f"11{int(a.admission_id[-4:]):06d}",
+                                 "SPRQ": fmt_date(end), "GXSJ": fmt_datetime(_at(end, 10))})
         return rows
     raise KeyError(table)
 
@@ -301,8 +325,9 @@ def generic_rows(world: World, catalog: Catalog, table: LegacyTable, seed: int,
         step = 1 if per == "centre_day" else 30
         day = world.start
         while day <= world.as_of:
-            for centre in world.capacity:
-                for _ in range(n_for(rate)):
+            for centre, beds in world.capacity.items():
+                # Rates in the catalog are per centre at SF1 (900 beds); smaller centres do less.
+                for _ in range(n_for(rate * beds / (BEDS_AT_SF1 / len(CENTRES)))):
                     emit(day, centre=centre)
             day += timedelta(days=step)
     elif per == "assessment":
@@ -440,53 +465,59 @@ def generate(catalog: Catalog, landing: Path, scale_factor: float, seed: int, as
     rates = rates or FlawRates()
     names = tables or list(catalog.tables)
     # Parents before children.
-    names = sorted(names, key=lambda n: (n not in (PERSON_TABLE, ADMISSION_TABLE),
+    names = sorted(names, key=lambda n: (n not in CORE_TABLES,
                                          catalog.tables[n].generate.get("per") == "assessment"))
     final_day = as_of + timedelta(days=days)
     world = simulate(catalog, scale_factor, seed, final_day)
-    deliveries = []
-    for n in range(days + 1):
-        day = as_of + timedelta(days=n)
-        deliveries.append(_deliver(catalog, world, landing, seed, day, n == 0, names, rates, progress))
-    return deliveries
+    all_rows: dict[str, list[dict[str, str]]] = {}
+    for name in names:
+        table = catalog.tables[name]
+        all_rows[name] = core_rows(world, name) if name in CORE_TABLES else \
+            generic_rows(world, catalog, table, seed, all_rows)
+    return [_deliver(catalog, all_rows, landing, seed, as_of + timedelta(days=n), n == 0, names, rates, progress)
+            for n in range(days + 1)]
 
 
 def _snapshot_filter(row: dict[str, str], table: LegacyTable, day: date, first: bool) -> bool:
     """Whether a row belongs to the delivery of ``day`` (all rows up to it, or that day's changes)."""
-    v = row.get(table.version_column, "")
+    v = row.get(table.version_column, "")[:10]
     if not v:
         return first
-    updated = datetime.strptime(v[:10], "%Y-%m-%d").date()
-    return updated <= day if first else updated == day
+    stamp = f"{day:%Y-%m-%d}"
+    return v <= stamp if first else v == stamp
 
 
-def _deliver(catalog: Catalog, world: World, landing: Path, seed: int, day: date, first: bool,
-             names: list[str], rates: FlawRates, progress) -> Delivery:
+def _deliver(catalog: Catalog, all_rows: dict[str, list[dict[str, str]]], landing: Path, seed: int, day: date,
+             first: bool, names: list[str], rates: FlawRates, progress) -> Delivery:
     folder = landing / "legacy" / f"{day:%Y%m%d}"
     folder.mkdir(parents=True, exist_ok=True)
     rng = _rng(seed, "flaws", day)
     flaws: list[Flaw] = []
     files: dict[str, Path] = {}
     counts: dict[str, int] = {}
-    parents: dict[str, list[dict[str, str]]] = {}
+    stamp = f"{day:%Y-%m-%d}"
     for name in names:
         table = catalog.tables[name]
-        all_rows = core_rows(world, name) if name in (PERSON_TABLE, ADMISSION_TABLE) else \
-            generic_rows(world, catalog, table, seed, parents)
-        parents[name] = all_rows
-        rows = [r for r in all_rows if _snapshot_filter(r, table, day, first)]
+        rows = [r for r in all_rows[name] if _snapshot_filter(r, table, day, first)]
+        if first:
+            # A full extract holds each record as it stood on the day: its latest version.
+            latest: dict[str, dict[str, str]] = {}
+            for r in rows:
+                k = r[table.key[0]]
+                if k not in latest or r[table.version_column] >= latest[k][table.version_column]:
+                    latest[k] = r
+            rows = list(latest.values())
         corrections = []
-        if not first:
+        col = _correctable(table)
+        if not first and col is not None:
             # Late corrections: earlier rows re-sent with a changed value and a later version time.
-            older = [r for r in all_rows if r.get(table.version_column, "")[:10] < f"{day:%Y-%m-%d}"]
+            older = [r for r in all_rows[name] if r.get(table.version_column, "")[:10] < stamp]
             k = min(len(older), max(1 if older else 0, round(len(older) * rates.correction / 50)))
+            item = table.item(col)
             for r in rng.sample(older, k):
                 fixed = dict(r)
-                col = _correctable(table)
-                if col is None:
-                    continue
-                fixed[col] = _value(table.item(col), rng, catalog, day) if table.item(col).data_type != "code" \
-                    else _other_code(catalog, table.item(col), r[col], rng)
+                fixed[col] = _other_code(catalog, item, r[col], rng) if item.data_type == "code" \
+                    else _value(item, rng, catalog, day)
                 fixed[table.version_column] = fmt_datetime(datetime.combine(day, datetime.min.time()) + timedelta(hours=20))
                 corrections.append((fixed, col, r[col]))
         base = rows + [c[0] for c in corrections]
@@ -494,10 +525,10 @@ def _deliver(catalog: Catalog, world: World, landing: Path, seed: int, day: date
         fname = file_name(table)
         header = 1 if table.file_format == "csv" else 0
         truncate = len(flawed) > 2 and rng.random() < rates.truncated_file
-        for idx, kind, col, detail in marks:
-            flaws.append(Flaw(fname, idx + 1 + header, kind, col, flawed[idx].get(table.key[0], ""), detail))
-        for fixed, col, old in corrections:
-            flaws.append(Flaw(fname, 0, "correction", col, fixed[table.key[0]], old))
+        for idx, kind, col_, detail in marks:
+            flaws.append(Flaw(fname, idx + 1 + header, kind, col_, flawed[idx].get(table.key[0], ""), detail))
+        for fixed, col_, old in corrections:
+            flaws.append(Flaw(fname, 0, "correction", col_, fixed[table.key[0]], old))
         if truncate:
             flaws.append(Flaw(fname, len(flawed) + header, "truncated_file", "", flawed[-1][table.key[0]], ""))
         path = folder / fname
@@ -509,7 +540,7 @@ def _deliver(catalog: Catalog, world: World, landing: Path, seed: int, day: date
     manifest_dir = landing / "_generator"
     manifest_dir.mkdir(parents=True, exist_ok=True)
     (manifest_dir / f"legacy_{day:%Y%m%d}.json").write_text(json.dumps(
-        {"day": f"{day:%Y-%m-%d}", "rows": counts, "flaws": [asdict(f) for f in flaws]},
+        {"day": stamp, "rows": counts, "flaws": [asdict(f) for f in flaws]},
         ensure_ascii=False, indent=1), encoding="utf-8")
     return Delivery(day, folder, files, flaws, counts)
 

@@ -49,27 +49,24 @@ def scd2_merge(spark: SparkSession, batch: DataFrame, table: str, keys: list[str
     _create_if_missing(spark, with_scd, table)
     target = spark.table(table)
     match = [*keys, "valid_from", "_row_hash"]
-    new = with_scd.join(target.select(*match), on=match, how="left_anti").cache()
-    n_batch = with_scd.count()
-    n_new = new.count()
-    if n_new:
-        # Re-chain every version of the touched keys: existing ones plus the new ones.
-        touched = new.select(*keys).distinct()
-        existing = target.join(touched, on=keys, how="left_semi")
-        cols = target.columns
-        both = existing.select(*cols).unionByName(new.select(*cols))
-        w = Window.partitionBy(*keys).orderBy(F.col("valid_from").asc(), F.col("_row_hash").asc())
-        chained = (both.withColumn("valid_to", F.lead("valid_from").over(w))
-                   .withColumn("is_current", F.col("valid_to").isNull()))
-        cond = " and ".join(f"t.`{c}` <=> s.`{c}`" for c in match)
-        (DeltaTable.forName(spark, table).alias("t")
-         .merge(chained.alias("s"), cond)
-         .whenMatchedUpdate(condition="not (t.valid_to <=> s.valid_to) or t.is_current <> s.is_current",
-                            set={"valid_to": "s.valid_to", "is_current": "s.is_current"})
-         .whenNotMatchedInsertAll()
-         .execute())
-    new.unpersist()
-    return {"inserted": n_new, "already_present": n_batch - n_new}
+    new = with_scd.join(target.select(*match), on=match, how="left_anti")
+    # Re-chain every version of the touched keys: existing ones plus the new ones.
+    touched = new.select(*keys).distinct()
+    existing = target.join(touched, on=keys, how="left_semi")
+    cols = target.columns
+    both = existing.select(*cols).unionByName(new.select(*cols))
+    w = Window.partitionBy(*keys).orderBy(F.col("valid_from").asc(), F.col("_row_hash").asc())
+    chained = (both.withColumn("valid_to", F.lead("valid_from").over(w))
+               .withColumn("is_current", F.col("valid_to").isNull()))
+    cond = " and ".join(f"t.`{c}` <=> s.`{c}`" for c in match)
+    metrics = (DeltaTable.forName(spark, table).alias("t")
+               .merge(chained.alias("s"), cond)
+               .whenMatchedUpdate(condition="not (t.valid_to <=> s.valid_to) or t.is_current <> s.is_current",
+                                  set={"valid_to": "s.valid_to", "is_current": "s.is_current"})
+               .whenNotMatchedInsertAll()
+               .execute()).first()
+    inserted = int(metrics["num_inserted_rows"]) if metrics is not None else 0
+    return {"inserted": inserted, "updated": int(metrics["num_updated_rows"]) if metrics is not None else 0}
 
 
 def upsert(spark: SparkSession, df: DataFrame, table: str, keys: list[str]) -> None:
@@ -87,6 +84,10 @@ def replace_partition(spark: SparkSession, df: DataFrame, table: str, column: st
                       partition_by: list[str] | None = None) -> None:
     """Overwrite exactly the rows where ``column == value`` (one file's or one load's rows)."""
     _create_if_missing(spark, df, table, partition_by)
-    (df.write.format("delta").mode("overwrite")
-     .option("replaceWhere", f"`{column}` = '{value}'")
-     .saveAsTable(table))
+    df.writeTo(table).overwrite(F.col(column) == F.lit(value))
+
+
+def replace_where_in(spark: SparkSession, df: DataFrame, table: str, column: str, values: list[str]) -> None:
+    """Overwrite exactly the rows whose ``column`` is one of ``values`` (e.g. the files of one run)."""
+    _create_if_missing(spark, df, table)
+    df.writeTo(table).overwrite(F.col(column).isin(values))

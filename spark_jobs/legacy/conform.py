@@ -29,6 +29,7 @@ class Conformed:
     accepted: DataFrame
     quarantined: DataFrame
     identities: DataFrame  # pseudonym -> clear value, for the restricted table
+    cached: DataFrame      # the checked rows both outputs are drawn from; unpersist when done
 
 
 def _normalised(col: Column) -> Column:
@@ -132,13 +133,15 @@ def conform(bronze: DataFrame, table: LegacyTable, catalog: Catalog, key: str,
         flag = f"_ref_ok_{col}"
         df = df.join(parent.select(F.col("k").alias(it.silver_column), F.lit(True).alias(flag)).distinct(),
                      on=it.silver_column, how="left")
-        bad = F.col(it.silver_column).isNotNull() & F.col(flag).isNull() & (F.size("_rules") == 0)
+        bad_flag = f"_orphan_{col}"
+        df = df.withColumn(bad_flag, F.col(it.silver_column).isNotNull() & F.col(flag).isNull()
+                           & (F.size("_rules") == 0))
         target = table.references[col]
-        df = (df.withColumn("_rules", F.when(bad, F.array_append("_rules", F.lit(f"orphan_reference:{col}")))
+        df = (df.withColumn("_rules", F.when(F.col(bad_flag), F.array_append("_rules", F.lit(f"orphan_reference:{col}")))
                             .otherwise(F.col("_rules")))
-              .withColumn("_messages", F.when(bad, F.array_append("_messages", F.concat(
+              .withColumn("_messages", F.when(F.col(bad_flag), F.array_append("_messages", F.concat(
                   where, F.lit(f"{col} points to no record of {target}")))).otherwise(F.col("_messages")))
-              .drop(flag))
+              .drop(flag, bad_flag))
     df = df.cache()
     good = F.size("_rules") == 0
     silver_names = [c for c in df.columns if c not in META and c not in table.columns and not c.startswith("_")]
@@ -162,4 +165,4 @@ def conform(bronze: DataFrame, table: LegacyTable, catalog: Catalog, key: str,
         identities = identities.unionByName(extra)
     if identities is not None:
         identities = identities.filter(F.col("pseudonym").isNotNull()).dropDuplicates(["pseudonym", "domain"])
-    return Conformed(accepted, quarantined, identities)
+    return Conformed(accepted, quarantined, identities, df)

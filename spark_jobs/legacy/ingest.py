@@ -15,7 +15,9 @@ same silver versions again, which changes nothing.
 
 from __future__ import annotations
 
+import shutil
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -27,7 +29,7 @@ from pyspark.sql import functions as F
 
 from smartrehab.catalog import Catalog, LegacyTable, load_catalog
 from smartrehab.settings import Settings
-from spark_jobs.common.delta import replace_partition, row_hash, scd2_merge, table_exists, upsert
+from spark_jobs.common.delta import replace_partition, replace_where_in, row_hash, scd2_merge, table_exists, upsert
 from spark_jobs.legacy.conform import conform
 from spark_jobs.legacy.parse import FileRejected, file_sha256, read_rows
 
@@ -35,6 +37,7 @@ QUARANTINE = "quarantine.legacy_rows"
 RECONCILIATION = "audit.load_reconciliation"
 REGISTRY = "audit.loaded_files"
 IDENTITY = "silver.restricted_identity"
+FILE_EVENTS = "audit.file_events"
 
 
 @dataclass
@@ -119,49 +122,49 @@ def _stage(s: Settings, load_id: str, table: LegacyTable, path: Path, sha: str, 
     return out
 
 
-def _already_loaded(spark: SparkSession, sha: str) -> bool:
+def loaded_shas(spark: SparkSession) -> set[str]:
     if not table_exists(spark, REGISTRY):
-        return False
-    return spark.table(REGISTRY).filter((F.col("file_sha256") == sha) & (F.col("status") == "loaded")).limit(1).count() > 0
+        return set()
+    return {r[0] for r in spark.table(REGISTRY).filter(F.col("status") == "loaded").select("file_sha256").collect()}
 
 
-def _record(spark: SparkSession, load_id: str, day: date, path: Path, sha: str, res: FileResult) -> None:
-    now = datetime.now(UTC).replace(tzinfo=None)
-    rec = spark.createDataFrame([(
-        sha, f"{path.parent.name}/{path.name}", res.table, day, load_id, res.status, res.source_rows,
-        res.accepted_rows, res.quarantined_rows, res.inserted_versions,
-        res.source_rows == res.accepted_rows + res.quarantined_rows, res.message, now)],
-        "file_sha256 string, source_file string, legacy_table string, delivery_day date, load_id string, "
-        "status string, source_rows long, accepted_rows long, quarantined_rows long, inserted_versions long, "
-        "balanced boolean, message string, recorded_at timestamp")
-    if res.status == "skipped_already_loaded":
-        # A second delivery of the same bytes: logged, never loaded twice.
-        upsert(spark, rec.withColumn("event_id", F.lit(str(uuid.uuid4()))), "audit.file_events", ["event_id"])
+AUDIT_SCHEMA = ("file_sha256 string, source_file string, legacy_table string, delivery_day date, load_id string, "
+                "status string, source_rows long, accepted_rows long, quarantined_rows long, inserted_versions long, "
+                "balanced boolean, message string")
+
+
+def _write_audit(spark: SparkSession, load_id: str, results: list[tuple[date, str, FileResult]]) -> None:
+    """One commit per audit table for the whole run: reconciliation, registry, delivery events."""
+    if not results:
         return
-    upsert(spark, rec, RECONCILIATION, ["file_sha256"])
-    upsert(spark, rec.select("file_sha256", "source_file", "legacy_table", "delivery_day", "load_id", "status",
-                             "recorded_at"), REGISTRY, ["file_sha256"])
+    rows = [(sha, r.file, r.table, day, load_id, r.status, r.source_rows, r.accepted_rows, r.quarantined_rows,
+             r.inserted_versions, r.source_rows == r.accepted_rows + r.quarantined_rows, r.message)
+            for day, sha, r in results]
+    df = spark.createDataFrame(rows, AUDIT_SCHEMA).withColumn("recorded_at", F.current_timestamp())
+    skipped = df.filter(F.col("status") == "skipped_already_loaded")
+    done = df.filter(F.col("status") != "skipped_already_loaded")
+    # A second delivery of the same bytes is logged as an event, never loaded twice.
+    upsert(spark, skipped.withColumn("event_id", F.concat_ws(":", "load_id", "file_sha256")), FILE_EVENTS, ["event_id"])
+    upsert(spark, done, RECONCILIATION, ["file_sha256"])
+    upsert(spark, done.select("file_sha256", "source_file", "legacy_table", "delivery_day", "load_id", "status",
+                              "recorded_at"), REGISTRY, ["file_sha256"])
 
 
 def load_file(spark: SparkSession, s: Settings, catalog: Catalog, table: LegacyTable, path: Path, day: date,
-              load_id: str, key: str) -> FileResult:
+              load_id: str, key: str, already: set[str]) -> tuple[str, FileResult]:
     sha = file_sha256(path)
     name = f"{path.parent.name}/{path.name}"
-    if _already_loaded(spark, sha):
-        res = FileResult(name, table.name, "skipped_already_loaded",
-                         message="identical bytes were loaded before; this delivery is ignored")
-        _record(spark, load_id, day, path, sha, res)
-        return res
+    if sha in already:
+        return sha, FileResult(name, table.name, "skipped_already_loaded",
+                               message="identical bytes were loaded before; this delivery is ignored")
     try:
         rows = read_rows(path, table)
     except FileRejected as exc:
-        res = FileResult(name, table.name, "rejected", message=str(exc))
-        _record(spark, load_id, day, path, sha, res)
-        return res
+        return sha, FileResult(name, table.name, "rejected", message=str(exc))
+    stage_dir = s.var_dir / "staging" / load_id
     staged = spark.read.parquet(str(_stage(s, load_id, table, path, sha, rows)))
     bronze = staged.withColumn("_loaded_at", F.current_timestamp()).withColumn("_delivery_day", F.lit(day))
     replace_partition(spark, bronze, bronze_name(table), "_file_sha256", sha)
-    bronze = spark.table(bronze_name(table)).filter(F.col("_file_sha256") == sha)
     parents = {}
     for col, target in table.references.items():
         ptable = catalog.table(target.split(".")[0])
@@ -170,45 +173,71 @@ def load_file(spark: SparkSession, s: Settings, catalog: Catalog, table: LegacyT
             parents[col] = spark.table(silver_name(ptable)).select(F.col(pitem.silver_column).alias("k"))
         else:
             parents[col] = spark.createDataFrame([], "k string")
-    out = conform(bronze, table, catalog, key, parents)
-    n_quarantined = out.quarantined.count()
-    replace_partition(spark, out.quarantined, QUARANTINE, "file_sha256", sha)
+    out = conform(staged, table, catalog, key, parents)
+    # Rejected rows and clear identities are staged per file and written once per run.
+    out.quarantined.write.mode("overwrite").parquet(str(stage_dir / "quarantine" / sha))
     if out.identities is not None:
-        upsert(spark, out.identities, IDENTITY, ["pseudonym", "domain"])
+        out.identities.write.mode("overwrite").parquet(str(stage_dir / "identity" / sha))
+    n_quarantined = spark.read.parquet(str(stage_dir / "quarantine" / sha)).count()
     keys = [table.item(k).silver_column for k in table.key]
     version = table.item(table.version_column).silver_column
     business = [c for c in out.accepted.columns if not c.startswith("_")]
-    accepted = row_hash(out.accepted, business)
-    n_accepted = accepted.count()
-    merged = scd2_merge(spark, accepted, silver_name(table), keys, version)
-    res = FileResult(name, table.name, "loaded", len(rows), n_accepted, n_quarantined, merged["inserted"])
-    _record(spark, load_id, day, path, sha, res)
-    return res
+    merged = scd2_merge(spark, row_hash(out.accepted, business), silver_name(table), keys, version)
+    n_accepted = len(rows) - n_quarantined
+    out.cached.unpersist()
+    return sha, FileResult(name, table.name, "loaded", len(rows), n_accepted, n_quarantined, merged["inserted"])
+
+
+def dependency_levels(catalog: Catalog, names: list[str]) -> list[list[str]]:
+    """Tables grouped so that every table's parents sit in an earlier group."""
+    level: dict[str, int] = {}
+    for name in table_order(catalog):
+        parents = {r.split(".")[0] for r in catalog.table(name).references.values()} - {name}
+        level[name] = 1 + max((level[p] for p in parents), default=-1)
+    groups: dict[int, list[str]] = {}
+    for n in names:
+        groups.setdefault(level[n], []).append(n)
+    return [groups[k] for k in sorted(groups)]
 
 
 def run(spark: SparkSession, s: Settings, days: list[date] | None = None, tables: list[str] | None = None,
-        log=print) -> LoadReport:
-    """Load the delivery folders of ``days`` (all present when None), oldest first."""
+        log=print, workers: int = 3) -> LoadReport:
+    """Load the delivery folders of ``days`` (all present when None), oldest first.
+
+    Tables whose parents are loaded run side by side (``workers`` threads sharing one Spark
+    session): most of a small table's time is commit and planning overhead, not CPU.
+    """
     catalog = load_catalog(s.catalog_dir)
     key = s.secret("pseudonym_key")
     load_id = f"L{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     report = LoadReport(load_id)
     wanted = days if days is not None else delivery_days(s)
-    order = [t for t in table_order(catalog) if tables is None or t in tables]
+    names = [t for t in table_order(catalog) if tables is None or t in tables]
+    already = loaded_shas(spark)
+    results: list[tuple[date, str, FileResult]] = []
     for day in sorted(wanted):
         folder = s.landing_dir / "legacy" / f"{day:%Y%m%d}"
         if not folder.is_dir():
             raise FileNotFoundError(f"no delivery folder {folder}")
         known = set()
-        for name in order:
-            table = catalog.table(name)
-            for ext in ("csv", "txt"):
-                path = folder / f"{name}.{ext}"
-                if path.exists():
-                    known.add(path.name)
-                    res = load_file(spark, s, catalog, table, path, day, load_id, key)
+        for group in dependency_levels(catalog, names):
+            jobs = []
+            for name in group:
+                table = catalog.table(name)
+                for ext in ("csv", "txt"):
+                    path = folder / f"{name}.{ext}"
+                    if path.exists():
+                        known.add(path.name)
+                        jobs.append((table, path))
+            with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+                futures = [pool.submit(load_file, spark, s, catalog, t, p, day, load_id, key, already) for t, p in jobs]
+                for fut in futures:
+                    sha, res = fut.result()
+                    results.append((day, sha, res))
                     report.files.append(res)
-                    log(f"{day:%Y-%m-%d} {name}: {res.status} source={res.source_rows} "
+                    if res.status == "loaded":
+                        already.add(sha)
+                    log(f"{day:%Y-%m-%d} {res.table}: {res.status} source={res.source_rows} "
                         f"accepted={res.accepted_rows} quarantined={res.quarantined_rows}"
                         + (f" ({res.message})" if res.message else ""))
         for p in sorted(folder.iterdir()):
@@ -216,4 +245,19 @@ def run(spark: SparkSession, s: Settings, days: list[date] | None = None, tables
                 log(f"{day:%Y-%m-%d} {p.name}: not in the catalog, left untouched (add it to catalog/tables.yaml)")
                 report.files.append(FileResult(f"{folder.name}/{p.name}", "", "unknown_file",
                                                message="file name matches no catalog table"))
+    _finish(spark, s, load_id, results)
     return report
+
+
+def _finish(spark: SparkSession, s: Settings, load_id: str, results) -> None:
+    stage_dir = s.var_dir / "staging" / load_id
+    shas = [sha for _, sha, r in results if r.status == "loaded"]
+    qdir = stage_dir / "quarantine"
+    if shas and qdir.exists():
+        replace_where_in(spark, spark.read.option("recursiveFileLookup", "true").parquet(str(qdir)), QUARANTINE, "file_sha256", shas)
+    idir = stage_dir / "identity"
+    if idir.exists():
+        upsert(spark, spark.read.option("recursiveFileLookup", "true").parquet(str(idir)).dropDuplicates(["pseudonym", "domain"]), IDENTITY,
+               ["pseudonym", "domain"])
+    _write_audit(spark, load_id, results)
+    shutil.rmtree(stage_dir, ignore_errors=True)
