@@ -1,0 +1,29 @@
+{#- One row per person per day spent in a zone, up to the as-of day. -#}
+with placements as (
+    select * from {{ ref('stg_silver__zone_placement') }}
+),
+
+bounds as (
+    select
+        coalesce(
+            cast({{ "'" ~ var('as_of_date') ~ "'" if var('as_of_date') else 'null' }} as date),
+            greatest(max(entered_on), coalesce(max(left_on), max(entered_on)))
+        ) as as_of_date
+    from placements
+),
+
+final as (
+    select
+        p.person_pk,
+        p.admission_id,
+        p.centre,
+        p.zone,
+        explode(sequence(p.entered_on, date_sub(coalesce(p.left_on, date_add(b.as_of_date, 1)), 1))) as census_date
+    from placements as p
+    cross join bounds as b
+    where
+        p.entered_on <= b.as_of_date
+        and (p.left_on is null or p.left_on > p.entered_on)
+)
+
+select * from final
