@@ -1,0 +1,7 @@
+"""Assets that connect the DAGs: a producer lists one in its outlets, a consumer schedules on it."""
+
+from airflow.sdk import Asset
+
+SILVER_LEGACY = Asset("smartrehab://silver/legacy", extra={"layer": "silver"})
+GOLD_MARTS = Asset("smartrehab://gold/marts", extra={"layer": "gold"})
+RELAPSE_SCORES = Asset("smartrehab://gold/relapse_risk_score", extra={"layer": "gold"})

@@ -1,0 +1,186 @@
+"""``smartrehab``: the platform's user-facing jobs.
+
+    smartrehab setup      jar cache, metastore, Airflow DB, dbt manifest (idempotent)
+    smartrehab generate   synthetic legacy deliveries (and live-feed files) into the landing zone
+    smartrehab run        the pipeline end to end: legacy_ingest -> gold_build -> ml_scores
+    smartrehab serve      SQL endpoint, MLflow, Airflow, Superset (dashboards imported)
+    smartrehab status     what runs where
+    smartrehab stop       stop everything `serve` and `run` started
+    smartrehab demo       setup + generate + run + serve, then print where to look
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import date
+
+from smartrehab.settings import Settings, get_settings
+
+T0 = time.time()
+
+
+def progress(msg: str) -> None:
+    print(f"[{time.time() - T0:6.1f}s] {msg}", flush=True)
+
+
+def cmd_setup(s: Settings) -> None:
+    from smartrehab import jars, services
+    from smartrehab.spark import write_spark_defaults
+
+    progress(f"java: {services.check_java()}")
+    jars.fetch_jars(s, log=progress)
+    progress(f"jar cache: {len(jars.locked_jars(s))} jars verified in {s.jars_dir}")
+    write_spark_defaults(s)
+    services.start_postgres(s, log=progress)
+    services.ensure_metastore(s, log=progress)
+    services.init_airflow(s, log=progress)
+    dbt_parse(s)
+    progress("setup done")
+
+
+def dbt_parse(s: Settings) -> None:
+    """The dbt manifest Cosmos renders the gold DAG from (dbt/target/manifest.json)."""
+    from dbt.cli.main import dbtRunner
+
+    res = dbtRunner().invoke(["parse", "--project-dir", str(s.dbt_dir), "--profiles-dir", str(s.dbt_dir),
+                              "--target-path", str(s.dbt_dir / "target"), "--quiet"])
+    if not res.success:
+        raise SystemExit(f"dbt parse failed: {res.exception}")
+    progress("dbt: manifest written to dbt/target/manifest.json")
+
+
+def cmd_generate(s: Settings, args) -> None:
+    from smartrehab.catalog import load_catalog
+    from smartrehab.generate.legacy import generate, flaw_summary
+
+    as_of = date.fromisoformat(args.as_of)
+    progress(f"generating legacy deliveries: SF{s.scale_factor}, as of {as_of}, +{args.days} daily deliveries")
+    deliveries = generate(load_catalog(s.catalog_dir), s.landing_dir, s.scale_factor, s.seed, as_of, days=args.days)
+    rows = sum(sum(d.rows.values()) for d in deliveries)
+    progress(f"legacy: {len(deliveries)} deliveries, {rows} rows in {s.landing_dir / 'legacy'}; "
+             f"flaws injected: {flaw_summary(deliveries)}")
+
+
+def run_dag(dag_id: str) -> None:
+    """Run one DAG in this process with ``dag.test()`` and fail loudly if any task failed."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from smartrehab.settings import get_settings
+
+    s = get_settings()
+    bag = DagBag(dag_folder=str(s.repo_root / "dags"), include_examples=False)
+    if bag.import_errors:
+        raise SystemExit(f"DAG import errors: {bag.import_errors}")
+    dag = bag.get_dag(dag_id)
+    progress(f"airflow: running {dag_id} ({len(dag.tasks)} tasks)")
+    run = dag.test()
+    state = str(getattr(run, "state", ""))
+    if "success" not in state:
+        raise SystemExit(f"{dag_id} ended in state {state}; see the task logs above")
+    progress(f"airflow: {dag_id} succeeded")
+
+
+def cmd_run(s: Settings, args) -> None:
+    import os
+
+    from smartrehab import services
+
+    services.start_postgres(s, log=progress)
+    os.environ.update(services.airflow_env(s))
+    for dag_id in args.dags:
+        run_dag(dag_id)
+
+
+def cmd_serve(s: Settings) -> None:
+    from smartrehab import services, superset
+
+    services.start_postgres(s, log=progress)
+    services.start_thrift(s, log=progress)
+    services.start_mlflow(s, log=progress)
+    services.start_airflow(s, log=progress)
+    services.start_superset(s, log=progress)
+    superset.import_bundle(s)
+    progress("superset: dashboards imported from superset_assets/")
+    print_addresses(s)
+
+
+def print_addresses(s: Settings) -> None:
+    from smartrehab import services
+
+    print(f"""
+  Superset (dashboards)   http://127.0.0.1:{s.superset_port}   login {s.superset_admin} / password in {s.secrets_dir / 'superset_admin_password'}
+  Airflow                 http://127.0.0.1:{s.airflow_port}   login admin / {services.airflow_password(s)}
+  MLflow                  http://127.0.0.1:{s.mlflow_port}
+  SQL endpoint (JDBC)     jdbc:hive2://{s.thrift_host}:{s.thrift_port}/gold   (beeline, PyHive, DBeaver; no password on loopback)
+  Metastore (PostgreSQL)  {s.pg_host}:{s.pg_port} db {s.pg_metastore_db}
+  Lake                    {s.storage_root}
+  Stop everything:        smartrehab stop
+""", flush=True)
+
+
+def cmd_status(s: Settings) -> None:
+    from smartrehab import jars, services
+
+    for name, state in services.status(s).items():
+        print(f"  {name:9s} {state}")
+    problems = jars.verify_jars(s)
+    print(f"  jars      {'ok' if not problems else '; '.join(problems)}")
+
+
+def cmd_stop(s: Settings) -> None:
+    from smartrehab import services
+
+    services.stop_all(s, log=progress)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="smartrehab", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("setup")
+    g = sub.add_parser("generate")
+    g.add_argument("--as-of", default="2026-11-20", help="day of the full extract (YYYY-MM-DD)")
+    g.add_argument("--days", type=int, default=1, help="daily incremental deliveries after it")
+    r = sub.add_parser("run")
+    r.add_argument("--dags", nargs="+", default=["legacy_ingest", "gold_build", "ml_scores"])
+    sub.add_parser("serve")
+    sub.add_parser("status")
+    sub.add_parser("stop")
+    d = sub.add_parser("demo")
+    d.add_argument("--as-of", default="2026-11-20")
+    d.add_argument("--days", type=int, default=1)
+    d.add_argument("--dags", nargs="+", default=["legacy_ingest", "gold_build", "ml_scores"])
+    args = parser.parse_args(argv)
+    s = get_settings()
+    from smartrehab.jars import JarCacheError
+    from smartrehab.services import ServiceError
+
+    try:
+        if args.cmd == "setup":
+            cmd_setup(s)
+        elif args.cmd == "generate":
+            cmd_generate(s, args)
+        elif args.cmd == "run":
+            cmd_run(s, args)
+        elif args.cmd == "serve":
+            cmd_serve(s)
+        elif args.cmd == "status":
+            cmd_status(s)
+        elif args.cmd == "stop":
+            cmd_stop(s)
+        elif args.cmd == "demo":
+            cmd_setup(s)
+            cmd_generate(s, args)
+            cmd_run(s, args)
+            cmd_serve(s)
+            progress("demo ready")
+    except (ServiceError, JarCacheError) as exc:
+        print(f"smartrehab {args.cmd}: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

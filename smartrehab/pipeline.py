@@ -1,0 +1,77 @@
+"""The pipeline's steps, one function each, shared by the Airflow DAGs and the CLI.
+
+Each step takes the settings, gets the process's Spark session, and returns a small summary
+(what an Airflow XCom or a progress line can carry).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from smartrehab.settings import Settings
+from smartrehab.spark import get_spark
+
+
+def ingest_legacy(s: Settings, days: list[date] | None = None, log=print) -> dict:
+    from spark_jobs.legacy import ingest
+
+    report = ingest.run(get_spark("legacy-ingest", s), s, days=days, log=log)
+    counts: dict[str, int] = {}
+    for f in report.files:
+        counts[f.status] = counts.get(f.status, 0) + 1
+    return {"load_id": report.load_id, "files": counts, "balanced": report.balanced,
+            "source_rows": sum(f.source_rows for f in report.files),
+            "quarantined_rows": sum(f.quarantined_rows for f in report.files)}
+
+
+def pending_days(s: Settings) -> list[date]:
+    """Delivery days with at least one file not loaded yet (by content checksum)."""
+    from spark_jobs.legacy import ingest
+    from spark_jobs.legacy.parse import file_sha256
+
+    done = ingest.loaded_shas(get_spark("legacy-ingest", s))
+    out = []
+    for day in ingest.delivery_days(s):
+        folder = s.landing_dir / "legacy" / f"{day:%Y%m%d}"
+        files = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith((".", "_"))]
+        if any(file_sha256(p) not in done for p in files):
+            out.append(day)
+    return out
+
+
+def quality_gate(s: Settings, layer: str, log=print) -> dict:
+    from smartrehab.quality import run_gate
+
+    res = run_gate(get_spark("quality-gate", s), s, layer, log=log)
+    return {"layer": layer, "run_id": res.run_id, "checked": len(res.rows), "failed": len(res.failures),
+            "warnings": len(res.warnings)}
+
+
+def dbt_build(s: Settings, select: str | None = None, log=print) -> dict:
+    """``dbt build`` in this process (its Spark session is this process's session)."""
+    from dbt.cli.main import dbtRunner
+
+    get_spark("dbt", s)
+    args = ["build", "--project-dir", str(s.dbt_dir), "--profiles-dir", str(s.dbt_dir),
+            "--target-path", str(s.var_dir / "dbt" / "target"), "--log-path", str(s.var_dir / "dbt" / "logs")]
+    if select:
+        args += ["--select", select]
+    res = dbtRunner().invoke(args)
+    if not res.success:
+        raise RuntimeError(f"dbt build failed: {res.exception or 'see var/dbt/logs/dbt.log'}")
+    n = len(res.result) if res.result is not None else 0
+    log(f"dbt build: {n} nodes passed")
+    return {"nodes": n}
+
+
+def train_relapse_model(s: Settings, log=print) -> dict:
+    from ml import relapse_risk
+
+    r = relapse_risk.train(get_spark("ml", s), s, log=log)
+    return {"model_version": r.model_version, "auc": r.auc, "run_id": r.run_id}
+
+
+def score_relapse_risk(s: Settings, log=print) -> dict:
+    from ml import relapse_risk
+
+    return {"scored": relapse_risk.score(get_spark("ml", s), s, log=log)}
