@@ -53,11 +53,12 @@ def dbt_parse(s: Settings) -> None:
 
 def cmd_generate(s: Settings, args) -> None:
     from smartrehab.catalog import load_catalog
-    from smartrehab.generate.legacy import generate, flaw_summary
+    from smartrehab.generate.legacy import flaw_summary, generate
 
     as_of = date.fromisoformat(args.as_of)
     progress(f"generating legacy deliveries: SF{s.scale_factor}, as of {as_of}, +{args.days} daily deliveries")
-    deliveries = generate(load_catalog(s.catalog_dir), s.landing_dir, s.scale_factor, s.seed, as_of, days=args.days)
+    deliveries = generate(load_catalog(s.catalog_dir), s.landing_dir, s.scale_factor, s.seed, as_of, days=args.days,
+                          tables=s.legacy_table_list)
     rows = sum(sum(d.rows.values()) for d in deliveries)
     progress(f"legacy: {len(deliveries)} deliveries, {rows} rows in {s.landing_dir / 'legacy'}; "
              f"flaws injected: {flaw_summary(deliveries)}")
@@ -70,7 +71,7 @@ def run_dag(dag_id: str) -> None:
     from smartrehab.settings import get_settings
 
     s = get_settings()
-    bag = DagBag(dag_folder=str(s.repo_root / "dags"), include_examples=False)
+    bag = DagBag(dag_folder=str(s.repo_root / "dags"))
     if bag.import_errors:
         raise SystemExit(f"DAG import errors: {bag.import_errors}")
     dag = bag.get_dag(dag_id)

@@ -62,12 +62,20 @@ class Settings:
     # Scale factor for generated data (SF1 = 3 centres, 2,700 beds).
     scale_factor: float = 0.01
     seed: int = 20261128
+    # Legacy tables to generate and load, comma-separated; empty means every catalog table.
+    legacy_tables: str = ""
     _env: dict = field(default_factory=dict, repr=False, compare=False)
 
     # ---- derived paths -------------------------------------------------------------------
     @property
     def jars_dir(self) -> Path:
-        return self.var_dir / "jars"
+        # A download cache shared by every var dir of this checkout (tests use their own var dir).
+        return self.repo_root / "var" / "jars"
+
+    @property
+    def legacy_table_list(self) -> list[str] | None:
+        names = [t.strip() for t in self.legacy_tables.split(",") if t.strip()]
+        return names or None
 
     @property
     def secrets_dir(self) -> Path:

@@ -1,13 +1,24 @@
 -- One row per admission: what was known at admission, and (for released admissions) whether the
 -- person was admitted again within 365 days of release (the relapse label).
 with admissions as (
-    select admission_id, person_pk, centre, admitted_on, released_on, release_type
+    select
+        admission_id,
+        person_pk,
+        centre,
+        admitted_on,
+        released_on,
+        release_type
     from silver.admission
     where is_current
 ),
 
 persons as (
-    select person_pk, sex, birth_date, education, main_drug
+    select
+        person_pk,
+        sex,
+        birth_date,
+        education,
+        main_drug
     from silver.person
     where is_current
 ),
@@ -18,18 +29,22 @@ history as (
         count(p.admission_id) as prior_admissions
     from admissions as a
     left join admissions as p
-        on a.person_pk = p.person_pk and p.admitted_on < a.admitted_on
+        on a.person_pk = p.person_pk and a.admitted_on > p.admitted_on
     group by a.admission_id
 ),
 
 relapse as (
     select
         a.admission_id,
-        max(case when n.admitted_on > a.released_on
-                  and n.admitted_on <= date_add(a.released_on, 365) then 1 else 0 end) as relapsed_365d
+        max(case
+            when
+                n.admitted_on > a.released_on
+                and n.admitted_on <= date_add(a.released_on, 365) then 1
+            else 0
+        end) as relapsed_365d
     from admissions as a
     left join admissions as n
-        on a.person_pk = n.person_pk and n.admission_id <> a.admission_id
+        on a.person_pk = n.person_pk and a.admission_id <> n.admission_id
     where a.released_on is not null
     group by a.admission_id
 )

@@ -19,16 +19,6 @@ def table_exists(spark: SparkSession, name: str) -> bool:
     return spark.catalog.tableExists(name)
 
 
-def _create_if_missing(spark: SparkSession, df: DataFrame, name: str, partition_by: list[str] | None = None) -> bool:
-    if table_exists(spark, name):
-        return False
-    writer = df.limit(0).write.format("delta")
-    if partition_by:
-        writer = writer.partitionBy(*partition_by)
-    writer.saveAsTable(name)
-    return True
-
-
 def row_hash(df: DataFrame, columns: list[str]) -> DataFrame:
     """Adds ``_row_hash``: SHA-256 of the business columns, to tell real changes from re-sends."""
     parts = [F.coalesce(F.col(c).cast("string"), F.lit("\u2400")) for c in columns]
@@ -38,7 +28,7 @@ def row_hash(df: DataFrame, columns: list[str]) -> DataFrame:
 def scd2_merge(spark: SparkSession, batch: DataFrame, table: str, keys: list[str], version_col: str) -> dict:
     """Merge versions in ``batch`` (must carry ``_row_hash`` and ``version_col``) into ``table``.
 
-    Returns counts: versions inserted, versions already present.
+    Returns counts: versions inserted, existing versions re-chained (updated).
     """
     from delta.tables import DeltaTable
 
@@ -46,7 +36,13 @@ def scd2_merge(spark: SparkSession, batch: DataFrame, table: str, keys: list[str
     with_scd = (batch.withColumn("valid_from", F.col(version_col))
                 .withColumn("valid_to", F.lit(None).cast("timestamp"))
                 .withColumn("is_current", F.lit(True)))
-    _create_if_missing(spark, with_scd, table)
+    w = Window.partitionBy(*keys).orderBy(F.col("valid_from").asc(), F.col("_row_hash").asc())
+    if not table_exists(spark, table):
+        # First load: the chain is computed on the batch alone and written in one commit.
+        first = (with_scd.withColumn("valid_to", F.lead("valid_from").over(w))
+                 .withColumn("is_current", F.col("valid_to").isNull()))
+        first.write.format("delta").saveAsTable(table)
+        return {"inserted": _last_commit_rows(spark, table), "updated": 0}
     target = spark.table(table)
     match = [*keys, "valid_from", "_row_hash"]
     new = with_scd.join(target.select(*match), on=match, how="left_anti")
@@ -55,7 +51,6 @@ def scd2_merge(spark: SparkSession, batch: DataFrame, table: str, keys: list[str
     existing = target.join(touched, on=keys, how="left_semi")
     cols = target.columns
     both = existing.select(*cols).unionByName(new.select(*cols))
-    w = Window.partitionBy(*keys).orderBy(F.col("valid_from").asc(), F.col("_row_hash").asc())
     chained = (both.withColumn("valid_to", F.lead("valid_from").over(w))
                .withColumn("is_current", F.col("valid_to").isNull()))
     cond = " and ".join(f"t.`{c}` <=> s.`{c}`" for c in match)
@@ -69,11 +64,18 @@ def scd2_merge(spark: SparkSession, batch: DataFrame, table: str, keys: list[str
     return {"inserted": inserted, "updated": int(metrics["num_updated_rows"]) if metrics is not None else 0}
 
 
+def _last_commit_rows(spark: SparkSession, table: str) -> int:
+    from delta.tables import DeltaTable
+
+    last = DeltaTable.forName(spark, table).history(1).select("operationMetrics").first()
+    return int((last["operationMetrics"] or {}).get("numOutputRows", 0))
+
+
 def upsert(spark: SparkSession, df: DataFrame, table: str, keys: list[str]) -> None:
     from delta.tables import DeltaTable
 
-    if _create_if_missing(spark, df, table):
-        df.write.format("delta").mode("append").saveAsTable(table)
+    if not table_exists(spark, table):
+        df.write.format("delta").saveAsTable(table)
         return
     cond = " and ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
     DeltaTable.forName(spark, table).alias("t").merge(df.alias("s"), cond) \
@@ -83,11 +85,16 @@ def upsert(spark: SparkSession, df: DataFrame, table: str, keys: list[str]) -> N
 def replace_partition(spark: SparkSession, df: DataFrame, table: str, column: str, value: str,
                       partition_by: list[str] | None = None) -> None:
     """Overwrite exactly the rows where ``column == value`` (one file's or one load's rows)."""
-    _create_if_missing(spark, df, table, partition_by)
+    if not table_exists(spark, table):
+        writer = df.write.format("delta")
+        (writer.partitionBy(*partition_by) if partition_by else writer).saveAsTable(table)
+        return
     df.writeTo(table).overwrite(F.col(column) == F.lit(value))
 
 
 def replace_where_in(spark: SparkSession, df: DataFrame, table: str, column: str, values: list[str]) -> None:
     """Overwrite exactly the rows whose ``column`` is one of ``values`` (e.g. the files of one run)."""
-    _create_if_missing(spark, df, table)
+    if not table_exists(spark, table):
+        df.write.format("delta").saveAsTable(table)
+        return
     df.writeTo(table).overwrite(F.col(column).isin(values))

@@ -212,6 +212,7 @@ def run(spark: SparkSession, s: Settings, days: list[date] | None = None, tables
     load_id = f"L{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     report = LoadReport(load_id)
     wanted = days if days is not None else delivery_days(s)
+    tables = tables if tables is not None else s.legacy_table_list
     names = [t for t in table_order(catalog) if tables is None or t in tables]
     already = loaded_shas(spark)
     results: list[tuple[date, str, FileResult]] = []

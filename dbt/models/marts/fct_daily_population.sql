@@ -14,7 +14,7 @@ centres as (
 
 zones as (
     select zone_code
-    from (values ('01'), ('02'), ('03'), ('04')) as z (zone_code)
+    from (values ('01'), ('02'), ('03'), ('04'))
 ),
 
 spine as (

@@ -1,0 +1,93 @@
+"""Test set-up: a var dir, ports and scale of their own, so tests run beside a running demo.
+
+The environment is set here, before anything builds the settings object. Tests marked
+``spark`` share one Spark session with Delta and the PostgreSQL metastore; ``services`` tests
+also get the SQL endpoint (started once, left running for the rest of the session).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+TEST_ENV = {
+    "SMARTREHAB_VAR_DIR": str(REPO / "var" / "test"),
+    "SMARTREHAB_PG_PORT": "5434",
+    "SMARTREHAB_THRIFT_PORT": "10001",
+    "SMARTREHAB_SUPERSET_PORT": "8089",
+    "SMARTREHAB_AIRFLOW_PORT": "8081",
+    "SMARTREHAB_MLFLOW_PORT": "5001",
+    "SMARTREHAB_SCALE_FACTOR": "0.006",
+    "SMARTREHAB_SPARK_DRIVER_MEMORY": "3g",
+    # A slice of the catalog that covers every file format, encoding and reference shape.
+    "SMARTREHAB_LEGACY_TABLES": "ZJ_RYJBXX,ZJ_RSDJ,ZJ_FQFQ,SH_XFJL,XL_SCL90,ZD_PGJL,ZD_SLTD,YL_CRBS",
+}
+for k, v in TEST_ENV.items():
+    os.environ.setdefault(k, v)
+
+AS_OF = date(2026, 11, 20)
+
+
+@pytest.fixture(scope="session")
+def settings():
+    from smartrehab.settings import get_settings
+
+    return get_settings()
+
+
+@pytest.fixture(scope="session")
+def metastore(settings):
+    from smartrehab import services
+
+    services.start_postgres(settings)
+    services.ensure_metastore(settings)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def spark(metastore):
+    from smartrehab.spark import get_spark
+
+    session = get_spark("tests", metastore)
+    yield session
+
+
+@pytest.fixture(scope="session")
+def sql_endpoint(metastore):
+    from smartrehab import services
+
+    services.start_thrift(metastore)
+    return metastore
+
+
+@pytest.fixture(scope="session")
+def airflow_env(metastore):
+    """Airflow's own settings (home, DAG folder, DB) in this process, DB migrated once."""
+    from smartrehab import services
+
+    os.environ.update(services.airflow_env(metastore))
+    services.init_airflow(metastore)
+    return metastore
+
+
+@pytest.fixture(scope="session")
+def legacy_loaded(spark, settings):
+    """The generated deliveries (full extract + one incremental day) loaded once for the session."""
+    import shutil
+
+    from smartrehab.catalog import load_catalog
+    from smartrehab.generate.legacy import generate
+    from spark_jobs.legacy import ingest
+
+    for db in ("bronze", "silver", "quarantine", "audit", "gold", "gold_staging"):
+        for t in spark.catalog.listTables(db) if spark.catalog.databaseExists(db) else []:
+            spark.sql(f"drop table if exists {db}.{t.name}")
+    shutil.rmtree(settings.landing_dir, ignore_errors=True)
+    deliveries = generate(load_catalog(settings.catalog_dir), settings.landing_dir, settings.scale_factor,
+                          settings.seed, AS_OF, days=1, tables=settings.legacy_table_list)
+    report = ingest.run(spark, settings)
+    return deliveries, report
