@@ -36,6 +36,20 @@ BABEL_DEFAULT_LOCALE = "zh"
 LANGUAGES = {"zh": {"flag": "cn", "name": "Chinese"}, "en": {"flag": "us", "name": "English"}}
 ROW_LIMIT = 50000
 
+# Same-origin only: the default policy also lets browsers load a telemetry pixel (scarf.sh),
+# map tiles and web fonts from outside, which a closed justice network neither has nor wants.
+TALISMAN_CONFIG = {
+    "content_security_policy": {
+        "base-uri": ["'self'"], "default-src": ["'self'"], "img-src": ["'self'", "blob:", "data:"],
+        "worker-src": ["'self'", "blob:"], "connect-src": ["'self'"], "object-src": "'none'",
+        "style-src": ["'self'", "'unsafe-inline'"], "font-src": ["'self'"],
+        "script-src": ["'self'", "'strict-dynamic'"],
+    },
+    "content_security_policy_nonce_in": ["script-src"],
+    "force_https": False,
+    "session_cookie_secure": False,
+}
+
 
 # PyHive 0.7 reads the first column of SHOW TABLES / SHOW VIEWS. Hive returns (tab_name), the
 # Spark Thrift Server (namespace, tableName, isTemporary): without this Superset lists the

@@ -117,6 +117,7 @@ def import_bundle(s: Settings, *, update_existing: bool = False, log=print) -> P
     assets import (needs the running server).
     """
     bundle = build_bundle(s)
+    services.init_superset(s, log)  # a no-op once Superset's metadata database exists
     services.superset_cli(s, "import-dashboards", "-p", str(bundle), "-u", s.superset_admin)
     log(f"superset: imported {bundle.name}")
     if update_existing:

@@ -91,3 +91,8 @@ def legacy_loaded(spark, settings):
                           settings.seed, AS_OF, days=1, tables=settings.legacy_table_list)
     report = ingest.run(spark, settings)
     return deliveries, report
+
+
+@pytest.fixture(scope="session")
+def as_of_day() -> date:
+    return AS_OF

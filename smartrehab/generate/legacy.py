@@ -365,6 +365,8 @@ def inject_flaws(table: LegacyTable, rows: list[dict[str, str]], rates: FlawRate
     """Apply cell- and row-level flaws; returns new rows and (row_index, kind, column, detail)."""
     out: list[dict[str, str]] = []
     marks: list[tuple[int, str, str, str]] = []
+    # A fixed-width export pads every field to its width: no free-form dates or full-width digits.
+    cell_format_flaws = table.file_format != "fixed_width"
     for row in rows:
         row = dict(row)
         idx = len(out)
@@ -378,10 +380,11 @@ def inject_flaws(table: LegacyTable, rows: list[dict[str, str]], rates: FlawRate
             col, v = it.legacy_column, row[it.legacy_column]
             if not v or col in table.key:
                 continue
-            if it.data_type == "date" and rng.random() < rates.mixed_date_format:
+            if cell_format_flaws and it.data_type == "date" and rng.random() < rates.mixed_date_format:
                 row[col] = _mixed_date(v, rng)
                 marks.append((idx, "mixed_date_format", col, v))
-            elif it.data_type in ("integer", "decimal", "date") and rng.random() < rates.fullwidth_digits:
+            elif cell_format_flaws and it.data_type in ("integer", "decimal", "date") \
+                    and rng.random() < rates.fullwidth_digits:
                 row[col] = v.translate(FULLWIDTH)
                 marks.append((idx, "fullwidth_digits", col, v))
             elif it.data_type == "id_number" and rng.random() < rates.bad_id_checksum:

@@ -69,7 +69,10 @@ def conform(bronze: DataFrame, table: LegacyTable, catalog: Catalog, key: str,
     """``parent_keys`` maps a referencing legacy column to a one-column DataFrame ``k`` holding the
     valid silver values (pseudonymised where the column is a direct identifier)."""
     parent_keys = parent_keys or {}
-    df = bronze
+    # Raw legacy columns get a prefix: Spark is case-insensitive, and a legacy column (HBSAG)
+    # may share its name with its silver column (hbsag).
+    raw_cols = [f"_raw_{c}" for c in table.columns]
+    df = bronze.select(*META, *[F.col(c).alias(f"_raw_{c}") for c in table.columns])
     rules: list[Column] = []
     msgs: list[Column] = []
     where = F.concat(F.col("_source_file"), F.lit(" line "), F.col("_source_row").cast("string"), F.lit(": "))
@@ -80,7 +83,7 @@ def conform(bronze: DataFrame, table: LegacyTable, catalog: Catalog, key: str,
     silver_cols: list[Column] = []
     identity_cols: list[tuple[Item, Column]] = []
     for it in table.items:
-        raw = F.col(it.legacy_column)
+        raw = F.col(f"_raw_{it.legacy_column}")
         v = _normalised(raw)
         typed = _parse(it, v)
         shown = F.concat(F.lit(f"{it.legacy_column}='"), F.coalesce(raw, F.lit("")), F.lit("'"))
@@ -117,14 +120,14 @@ def conform(bronze: DataFrame, table: LegacyTable, catalog: Catalog, key: str,
             continue
         silver_cols.append(typed.alias(it.silver_column))
     # Exact duplicates inside the batch: the first copy wins, later copies are quarantined.
-    w = Window.partitionBy(*table.columns).orderBy("_source_file", "_source_row")
+    w = Window.partitionBy(*raw_cols).orderBy("_source_file", "_source_row")
     df = df.withColumn("_dup_rank", F.when(F.col("_parse_error").isNull(), F.row_number().over(w)).otherwise(1))
     df = df.withColumn("_dup_of", F.when(F.col("_dup_rank") > 1, F.first("_source_row").over(w)))
     dup = F.col("_dup_rank") > 1
     rules.append(F.when(dup, F.lit("duplicate_row")))
     msgs.append(F.when(dup, F.concat(where, F.lit("exact duplicate of line "), F.col("_dup_of").cast("string"))))
 
-    df = df.select(*META, *[F.col(c) for c in table.columns], *silver_cols,
+    df = df.select(*META, *raw_cols, *silver_cols,
                    F.filter(F.array(*rules), lambda x: x.isNotNull()).alias("_rules"),
                    F.filter(F.array(*msgs), lambda x: x.isNotNull()).alias("_messages"))
     # Orphan references, in pseudonym space.
@@ -144,7 +147,7 @@ def conform(bronze: DataFrame, table: LegacyTable, catalog: Catalog, key: str,
               .drop(flag, bad_flag))
     df = df.cache()
     good = F.size("_rules") == 0
-    silver_names = [c for c in df.columns if c not in META and c not in table.columns and not c.startswith("_")]
+    silver_names = [c for c in df.columns if not c.startswith("_")]
     accepted = df.filter(good).select(
         *silver_names, F.col("_load_id"), F.col("_source_file"), F.col("_source_row"))
     quarantined = df.filter(~good).select(
@@ -152,7 +155,7 @@ def conform(bronze: DataFrame, table: LegacyTable, catalog: Catalog, key: str,
         F.col("_source_file").alias("source_file"), F.col("_file_sha256").alias("file_sha256"),
         F.col("_source_row").alias("source_row"), F.col("_rules").alias("rules"),
         F.concat_ws("; ", "_messages").alias("message"),
-        F.to_json(F.struct(*[F.col(c) for c in table.columns])).alias("raw_values"),
+        F.to_json(F.struct(*[F.col(f"_raw_{c}").alias(c) for c in table.columns])).alias("raw_values"),
         F.col("_raw_line").alias("raw_line"), F.current_timestamp().alias("quarantined_at"))
     ids = []
     for it, typed_col in identity_cols:
