@@ -68,9 +68,10 @@ def train(spark, s, log=print) -> TrainResult:
     as_of = pd.to_datetime(pdf["admitted_on"]).max()
     labelled = pdf[pdf["released_on"].notna()
                    & (pd.to_datetime(pdf["released_on"]) <= as_of - pd.Timedelta(days=365))].copy()
-    if len(labelled) < 10 or labelled["relapsed_365d"].nunique() < 2:
-        raise ValueError(f"too few labelled releases to train on ({len(labelled)}); generate more history")
     X, y = labelled[NUMERIC + CATEGORICAL], labelled["relapsed_365d"].astype(int)
+    if len(labelled) < 20 or y.value_counts().min() < 4:
+        raise ValueError(f"too few labelled releases to train on ({len(labelled)}, classes {y.value_counts().to_dict()}); "
+                         "generate more history (a larger scale factor)")
     X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.25, random_state=s.seed, stratify=y)
     model = build_pipeline(s.seed).fit(X_tr, y_tr)
     auc = float(roc_auc_score(y_te, model.predict_proba(X_te)[:, 1]))

@@ -332,6 +332,10 @@ def airflow_env(s: Settings) -> dict[str, str]:
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(s.airflow_home / "logs"),
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+        # No usage telemetry leaves the machine (Cosmos and dbt both phone home by default).
+        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        "DO_NOT_TRACK": "1",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
         "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
     })
     return env

@@ -121,7 +121,9 @@ def simulate(catalog: Catalog, scale_factor: float, seed: int, as_of: date) -> W
     persons: dict[str, Person] = {}
     admissions: list[Admission] = []
     present: dict[str, list[Admission]] = {c: [] for c in CENTRES}
-    released_pool: list[tuple[date, str]] = []
+    # Readmissions due: (day, person_no). Relapse depends on the person (see _relapse_probability).
+    readmit: list[tuple[date, str]] = []
+    admissions_of: dict[str, int] = {}
     seq = 0
     day = warmup
     while day <= as_of:
@@ -133,7 +135,9 @@ def simulate(catalog: Catalog, scale_factor: float, seed: int, as_of: date) -> W
                     adm.released_on = day
                     adm.status = "10"
                     stay.remove(adm)
-                    released_pool.append((day, adm.person_no))
+                    p = persons[adm.person_no]
+                    if rng.random() < _relapse_probability(p, admissions_of[adm.person_no], day):
+                        readmit.append((day + timedelta(days=30 + round(rng.expovariate(1 / 300))), adm.person_no))
                     last_code, last_start, _ = adm.zones[-1]
                     adm.zones[-1] = (last_code, last_start, day)
             # Admissions: fill towards 85-95 % occupancy, a few per day at most.
@@ -142,9 +146,9 @@ def simulate(catalog: Catalog, scale_factor: float, seed: int, as_of: date) -> W
             while len(stay) < target and n_new < max(1, capacity[centre] // 60):
                 n_new += 1
                 seq += 1
-                repeat = [p for d, p in released_pool[-200:] if (day - d).days > 180]
-                if repeat and rng.random() < 0.25:
-                    person_no = rng.choice(repeat)
+                due = next((i for i, (d, _) in enumerate(readmit) if d <= day), None)
+                if due is not None:
+                    person_no = readmit.pop(due)[1]
                 else:
                     person_no = f"11{centre[2:]}{day:%Y}{len(persons) + 1:08d}"
                     sex = "1" if rng.random() < 0.86 else "2"
@@ -159,6 +163,7 @@ def simulate(catalog: Catalog, scale_factor: float, seed: int, as_of: date) -> W
                         phone=identity.make_phone(rng), main_drug=_weighted(rng, drugs),
                         updated_at=datetime.combine(day, datetime.min.time()) + timedelta(hours=9),
                     )
+                admissions_of[person_no] = admissions_of.get(person_no, 0) + 1
                 # Months served in the police centre first (3-6), the rest here.
                 police_months = rng.randint(3, 6)
                 term = 24
@@ -197,6 +202,15 @@ def simulate(catalog: Catalog, scale_factor: float, seed: int, as_of: date) -> W
     keep = {a.person_no for a in admissions}
     persons = {k: v for k, v in persons.items() if k in keep}
     return World(as_of=as_of, start=start, persons=persons, admissions=admissions, capacity=capacity)
+
+
+def _relapse_probability(p: Person, admissions: int, day: date) -> float:
+    """Chance of a new compulsory-isolation order after release: higher for opiates, the young
+    and people with earlier admissions (the shape, not the level, of published follow-up studies)."""
+    age = (day - p.birth_date).days / 365.25
+    prob = 0.35 + (0.2 if p.main_drug in ("101", "102", "103") else 0.0) + min(0.3, 0.12 * (admissions - 1)) \
+        + (0.1 if age < 30 else 0.0) - (0.08 if p.education in ("20", "30", "10") else 0.0)
+    return max(0.05, min(0.85, prob))
 
 
 # ---- rendering values as a legacy system would ---------------------------------------------------

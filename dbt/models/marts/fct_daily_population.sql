@@ -13,8 +13,7 @@ centres as (
 ),
 
 zones as (
-    select zone_code
-    from (values ('01'), ('02'), ('03'), ('04'))
+    select explode(array('01', '02', '03', '04')) as zone_code
 ),
 
 spine as (
