@@ -6,6 +6,7 @@
     smartrehab serve      SQL endpoint, MLflow, Airflow, Superset (dashboards imported)
     smartrehab status     what runs where
     smartrehab stop       stop everything `serve` and `run` started
+    smartrehab coverage   where every legacy item goes (bronze, silver, dbt models)
     smartrehab demo       setup + generate + run + serve, then print where to look
 """
 
@@ -130,6 +131,17 @@ def cmd_status(s: Settings) -> None:
     print(f"  jars      {'ok' if not problems else '; '.join(problems)}")
 
 
+def cmd_coverage(s: Settings) -> None:
+    from smartrehab.catalog import load_catalog
+    from smartrehab.coverage import write_report
+
+    dbt_parse(s)
+    out = s.repo_root / "docs" / "legacy_coverage.csv"
+    rows = write_report(load_catalog(s.catalog_dir), s.dbt_dir / "target" / "manifest.json", out)
+    used = sum(1 for r in rows if r["staging_models"])
+    progress(f"coverage: {len(rows)} items, {used} used by dbt models; written to {out}")
+
+
 def cmd_stop(s: Settings) -> None:
     from smartrehab import services
 
@@ -149,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("serve")
     sub.add_parser("status")
     sub.add_parser("stop")
+    sub.add_parser("coverage", help="write docs/legacy_coverage.csv: where every legacy item goes")
     d = sub.add_parser("demo")
     d.add_argument("--as-of", default="2026-11-20")
     d.add_argument("--days", type=int, default=1)
@@ -171,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
             cmd_status(s)
         elif args.cmd == "stop":
             cmd_stop(s)
+        elif args.cmd == "coverage":
+            cmd_coverage(s)
         elif args.cmd == "demo":
             cmd_setup(s)
             cmd_generate(s, args)
