@@ -2,6 +2,7 @@
 
 from airflow.sdk import Asset
 
+FEED_EVENTS = Asset("smartrehab://bronze/feed_events", extra={"layer": "bronze"})
 SILVER_LEGACY = Asset("smartrehab://silver/legacy", extra={"layer": "silver"})
 GOLD_MARTS = Asset("smartrehab://gold/marts", extra={"layer": "gold"})
 RELAPSE_SCORES = Asset("smartrehab://gold/relapse_risk_score", extra={"layer": "gold"})

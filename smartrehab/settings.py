@@ -217,12 +217,12 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         if raw is not None and raw != "":
             updates[f.name] = _coerce(f.type, raw)
     s = replace(base, **updates)
-    derived = {}
+    derived: dict = {"var_dir": s.var_dir.resolve()}  # services run from other folders
     if not s.storage_root:
-        derived["storage_root"] = str(s.var_dir / "lake")
+        derived["storage_root"] = str(derived["var_dir"] / "lake")
     if s.landing_dir == Path():
-        derived["landing_dir"] = s.var_dir / "landing"
-    return replace(s, **derived) if derived else s
+        derived["landing_dir"] = derived["var_dir"] / "landing"
+    return replace(s, **derived)
 
 
 @functools.lru_cache(maxsize=1)

@@ -98,3 +98,16 @@ def replace_where_in(spark: SparkSession, df: DataFrame, table: str, column: str
         df.write.format("delta").saveAsTable(table)
         return
     df.writeTo(table).overwrite(F.col(column).isin(values))
+
+
+def insert_missing(spark: SparkSession, df: DataFrame, table: str, keys: list[str]) -> int:
+    """Insert the rows of ``df`` whose ``keys`` are not in ``table`` yet (MERGE, insert-if-absent).
+
+    Existing rows are never touched, so replaying the same batch inserts nothing. Returns rows inserted.
+    """
+    from delta.tables import DeltaTable
+
+    cond = " and ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+    metrics = (DeltaTable.forName(spark, table).alias("t").merge(df.alias("s"), cond)
+               .whenNotMatchedInsertAll().execute()).first()
+    return int(metrics["num_inserted_rows"]) if metrics is not None else 0

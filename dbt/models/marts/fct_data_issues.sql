@@ -1,0 +1,160 @@
+{#- Data-quality findings, one row per issue. Records stay in every other model; this only lists them. -#}
+with stays as (
+    select * from {{ ref('int_zone_stays') }}
+),
+
+admissions as (
+    select * from {{ ref('stg_silver__admission') }}
+),
+
+detox as (
+    select * from {{ ref('fct_detox_assessment') }}
+),
+
+headers as (
+    select * from {{ ref('stg_silver__assessment') }}
+),
+
+stay_spans as (
+    select
+        zone_placement_id,
+        admission_id,
+        person_pk,
+        centre,
+        zone,
+        entered_on,
+        coalesce(left_on, next_entered_on, released_on, cast('9999-12-31' as date)) as span_end_on
+    from stays
+    where entered_on is not null
+),
+
+overlaps as (
+    select
+        'overlapping_zone_placement' as issue_type,
+        'error' as severity,
+        'int_zone_stays' as source_model,
+        concat(a.zone_placement_id, ' & ', b.zone_placement_id) as record_key,
+        a.person_pk,
+        a.admission_id,
+        a.centre,
+        greatest(a.entered_on, b.entered_on) as issue_date,
+        concat(
+            'Zone stays ', a.zone_placement_id, ' (zone ', a.zone, ', from ', a.entered_on, ') and ',
+            b.zone_placement_id, ' (zone ', b.zone, ', from ', b.entered_on, ') of the same person overlap'
+        ) as description
+    from stay_spans as a
+    inner join stay_spans as b
+        on
+            a.person_pk = b.person_pk
+            and a.zone_placement_id < b.zone_placement_id
+            and a.entered_on < b.span_end_on
+            and b.entered_on < a.span_end_on
+),
+
+stay_reversed as (
+    select
+        'zone_left_before_entered' as issue_type,
+        'error' as severity,
+        'stg_silver__zone_placement' as source_model,
+        zone_placement_id as record_key,
+        person_pk,
+        admission_id,
+        centre,
+        left_on as issue_date,
+        concat('Zone stay left on ', left_on, ' before it was entered on ', entered_on) as description
+    from stays
+    where left_on < entered_on
+),
+
+release_before_admission as (
+    select
+        'release_before_admission' as issue_type,
+        'error' as severity,
+        'stg_silver__admission' as source_model,
+        admission_id as record_key,
+        person_pk,
+        admission_id,
+        centre,
+        released_on as issue_date,
+        concat('Released on ', released_on, ' before admission on ', admitted_on) as description
+    from admissions
+    where released_on < admitted_on
+),
+
+detox_incomplete as (
+    select
+        'detox_assessment_missing_items' as issue_type,
+        'error' as severity,
+        'fct_detox_assessment' as source_model,
+        assessment_id as record_key,
+        person_pk,
+        admission_id,
+        centre,
+        assessment_date as issue_date,
+        concat('生理脱毒 assessment has ', items_recorded, ' of 5 item scores recorded') as description
+    from detox
+    where not is_complete
+),
+
+detox_unknown_rule as (
+    select
+        'detox_unknown_rule_version' as issue_type,
+        'warning' as severity,
+        'fct_detox_assessment' as source_model,
+        assessment_id as record_key,
+        person_pk,
+        admission_id,
+        centre,
+        assessment_date as issue_date,
+        concat('Rule version ', rule_version, ' is not configured in var detox_rules; scored as not passed') as description
+    from detox
+    where not is_known_rule
+),
+
+detox_without_items as (
+    select
+        'detox_assessment_without_items' as issue_type,
+        'warning' as severity,
+        'stg_silver__assessment' as source_model,
+        h.assessment_id as record_key,
+        h.person_pk,
+        h.admission_id,
+        h.centre,
+        h.assessment_date as issue_date,
+        '生理脱毒阶段性评价 (type 02) has no item records (ZD_SLTD)' as description
+    from headers as h
+    left join detox as d
+        on h.assessment_id = d.assessment_id
+    where h.assessment_type = '02' and d.assessment_id is null
+),
+
+unioned as (
+    select * from overlaps
+    union all
+    select * from stay_reversed
+    union all
+    select * from release_before_admission
+    union all
+    select * from detox_incomplete
+    union all
+    select * from detox_unknown_rule
+    union all
+    select * from detox_without_items
+),
+
+final as (
+    select
+        sha2(concat_ws('|', issue_type, record_key), 256) as issue_id,
+        issue_type,
+        severity,
+        source_model,
+        record_key,
+        person_pk,
+        admission_id,
+        centre,
+        issue_date,
+        description
+    from unioned
+)
+
+select * from final

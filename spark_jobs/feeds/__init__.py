@@ -1,0 +1,1 @@
+"""Live feeds: Structured Streaming from the landing zone into bronze (see ``stream.py``)."""
