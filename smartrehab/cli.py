@@ -103,7 +103,7 @@ def cmd_serve(s: Settings) -> None:
     services.start_mlflow(s, log=progress)
     services.start_airflow(s, log=progress)
     services.start_superset(s, log=progress)
-    superset.import_bundle(s)
+    superset.import_bundle(s, update_existing=True, log=progress)
     progress("superset: dashboards imported from superset_assets/")
     print_addresses(s)
 

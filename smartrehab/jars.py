@@ -7,11 +7,11 @@ is missing or corrupt.
 
 from __future__ import annotations
 
-import hashlib
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from smartrehab.checksum import file_sha256
 from smartrehab.settings import Settings
 
 MAVEN_CENTRAL = "https://repo1.maven.org/maven2"
@@ -53,14 +53,6 @@ def locked_jars(s: Settings) -> list[Jar]:
     return out
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def jar_paths(s: Settings) -> list[Path]:
     """Paths of the cached jars; raises JarCacheError naming the jar and the fix."""
     paths = []
@@ -78,7 +70,7 @@ def fetch_jars(s: Settings, log=print) -> list[Path]:
     paths = []
     for jar in locked_jars(s):
         path = s.jars_dir / jar.filename
-        if path.exists() and _sha256(path) == jar.sha256:
+        if path.exists() and file_sha256(path) == jar.sha256:
             paths.append(path)
             continue
         if path.exists():
@@ -92,7 +84,7 @@ def fetch_jars(s: Settings, log=print) -> list[Path]:
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise JarCacheError(f"could not fetch {jar.url}: {exc}; check access to Maven Central") from exc
-        got = _sha256(tmp)
+        got = file_sha256(tmp)
         if got != jar.sha256:
             tmp.unlink(missing_ok=True)
             raise JarCacheError(
@@ -110,6 +102,6 @@ def verify_jars(s: Settings) -> list[str]:
         path = s.jars_dir / jar.filename
         if not path.exists():
             problems.append(f"{jar.filename}: missing")
-        elif _sha256(path) != jar.sha256:
+        elif file_sha256(path) != jar.sha256:
             problems.append(f"{jar.filename}: checksum mismatch")
     return problems

@@ -26,8 +26,8 @@ def ingest_legacy(s: Settings, days: list[date] | None = None, log=print) -> dic
 
 def pending_days(s: Settings) -> list[date]:
     """Delivery days with at least one file not loaded yet (by content checksum)."""
+    from smartrehab.checksum import file_sha256
     from spark_jobs.legacy import ingest
-    from spark_jobs.legacy.parse import file_sha256
 
     done = ingest.loaded_shas(get_spark("legacy-ingest", s))
     out = []

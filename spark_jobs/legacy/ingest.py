@@ -28,10 +28,11 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from smartrehab.catalog import Catalog, LegacyTable, load_catalog
+from smartrehab.checksum import file_sha256
 from smartrehab.settings import Settings
 from spark_jobs.common.delta import replace_partition, replace_where_in, row_hash, scd2_merge, table_exists, upsert
 from spark_jobs.legacy.conform import conform
-from spark_jobs.legacy.parse import FileRejected, file_sha256, read_rows
+from spark_jobs.legacy.parse import FileRejected, read_rows
 
 QUARANTINE = "quarantine.legacy_rows"
 RECONCILIATION = "audit.load_reconciliation"

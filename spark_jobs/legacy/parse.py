@@ -33,14 +33,6 @@ class RawRow:
     raw_text: str = ""         # the line as decoded, kept only for rows that could not be split
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _looks_utf8(data: bytes) -> bool:
     try:
         text = data.decode("utf-8")
