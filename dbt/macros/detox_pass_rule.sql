@@ -2,8 +2,8 @@
   生理脱毒 pass rule, pluggable per rule_version (another province adds its version to var('detox_rules')).
   Each rule: item_points (points of a met item), pass_score (minimum total) and all_items_required
   (every item must be recorded and score item_points). BJ-2021 (Beijing 实施细则): five binary items
-  x 20 points, pass only with all five met, i.e. 100. A rule version not in the map never passes
-  (and is reported by fct_data_issues).
+  x 20 points, pass only with all five met, i.e. 100. A rule version not in the map never passes here;
+  fct_detox_assessment maps unconfigured versions to the default rule before calling this.
 -#}
 {% macro detox_rules() -%}
     {{ return(var('detox_rules', {'BJ-2021': {'item_points': 20, 'pass_score': 100, 'all_items_required': true}})) }}

@@ -86,7 +86,7 @@ def test_model_registered_and_scores_written(pipeline_ran, spark, settings):
     in_centre = spark.table("silver.admission").filter("is_current and released_on is null").count()
     assert scores.count() == in_centre
     assert scores.filter((F.col("score") < 0) | (F.col("score") > 1)).count() == 0
-    assert {r[0] for r in scores.select("model_version").distinct().collect()} == {champion.version}
+    assert {r[0] for r in scores.select("model_version").distinct().collect()} == {str(champion.version)}
 
 
 def test_sql_endpoint_serves_gold(pipeline_ran, sql_endpoint, spark):

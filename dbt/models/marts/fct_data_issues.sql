@@ -28,7 +28,7 @@ stay_spans as (
     where entered_on is not null
 ),
 
-overlaps as (
+zone_overlaps as (
     select
         'overlapping_zone_placement' as issue_type,
         'error' as severity,
@@ -48,7 +48,7 @@ overlaps as (
             a.person_pk = b.person_pk
             and a.zone_placement_id < b.zone_placement_id
             and a.entered_on < b.span_end_on
-            and b.entered_on < a.span_end_on
+            and a.span_end_on > b.entered_on
 ),
 
 stay_reversed as (
@@ -106,7 +106,7 @@ detox_unknown_rule as (
         admission_id,
         centre,
         assessment_date as issue_date,
-        concat('Rule version ', rule_version, ' is not configured in var detox_rules; scored as not passed') as description
+        concat('Rule version ', coalesce(source_rule_version, '(missing)'), ' is not in var detox_rules; scored with ', rule_version) as description
     from detox
     where not is_known_rule
 ),
@@ -129,7 +129,7 @@ detox_without_items as (
 ),
 
 unioned as (
-    select * from overlaps
+    select * from zone_overlaps
     union all
     select * from stay_reversed
     union all

@@ -30,22 +30,27 @@ joined as (
         coalesce(h.person_pk, i.person_pk) as person_pk,
         coalesce(h.centre, a.centre) as centre,
         coalesce(h.assessment_date, i.drug_test_date) as assessment_date,
-        coalesce(h.rule_version, '{{ var("detox_default_rule_version", "BJ-2021") }}') as rule_version,
+        h.rule_version as source_rule_version,
+        coalesce(h.rule_version in ({{ detox_rule_versions_sql() }}), false) as is_known_rule,
+        case
+            when h.rule_version in ({{ detox_rule_versions_sql() }}) then h.rule_version
+            else '{{ var("detox_default_rule_version", "BJ-2021") }}'
+        end as rule_version,
         i.item1_test_negative,
         i.item2_medication_stopped,
         i.item3_acute_resolved,
         i.item4_no_protracted,
         i.item5_no_psychiatric,
         cast(i.item1_test_negative is not null as int)
-            + cast(i.item2_medication_stopped is not null as int)
-            + cast(i.item3_acute_resolved is not null as int)
-            + cast(i.item4_no_protracted is not null as int)
-            + cast(i.item5_no_psychiatric is not null as int) as items_recorded,
+        + cast(i.item2_medication_stopped is not null as int)
+        + cast(i.item3_acute_resolved is not null as int)
+        + cast(i.item4_no_protracted is not null as int)
+        + cast(i.item5_no_psychiatric is not null as int) as items_recorded,
         coalesce(i.item1_test_negative, 0)
-            + coalesce(i.item2_medication_stopped, 0)
-            + coalesce(i.item3_acute_resolved, 0)
-            + coalesce(i.item4_no_protracted, 0)
-            + coalesce(i.item5_no_psychiatric, 0) as total_score,
+        + coalesce(i.item2_medication_stopped, 0)
+        + coalesce(i.item3_acute_resolved, 0)
+        + coalesce(i.item4_no_protracted, 0)
+        + coalesce(i.item5_no_psychiatric, 0) as total_score,
         i.total_score as source_total_score,
         i.result as source_result,
         h.assessment_id is not null as has_header
@@ -67,7 +72,8 @@ final as (
         assessment_date,
         cast(date_trunc('month', assessment_date) as date) as assessment_month,
         rule_version,
-        rule_version in ({{ detox_rule_versions_sql() }}) as is_known_rule,
+        source_rule_version,
+        is_known_rule,
         item1_test_negative,
         item2_medication_stopped,
         item3_acute_resolved,

@@ -61,9 +61,9 @@ final as (
         w.tb_screened_on,
         w.tb_screened_on is not null as is_tb_screened,
         w.hiv_screened_on is not null
-            and w.hcv_screened_on is not null
-            and w.syphilis_screened_on is not null
-            and w.tb_screened_on is not null as is_fully_screened,
+        and w.hcv_screened_on is not null
+        and w.syphilis_screened_on is not null
+        and w.tb_screened_on is not null as is_fully_screened,
         b.as_of_date
     from admissions as a
     cross join bounds as b
