@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs what is missing on this machine, idempotently: Debian packages, the two Python
-# environments (from the lock files), the pinned JVM jars, then `smartrehab setup`
-# (metastore, Airflow DB, dbt manifest). Safe to run again after an interrupted run.
+# Installs what is missing on this machine, idempotently: Debian packages and the two Python
+# environments (from the lock files). `smartrehab setup` then does the rest (jars, metastore,
+# Airflow DB, dbt manifest). Safe to run again after an interrupted run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -39,5 +39,3 @@ make_venv() {  # dir lockfile extra-args...
 make_venv .venv infra/requirements.lock
 .venv/bin/pip install -q --no-deps -e . 2>/dev/null
 make_venv .venv-superset infra/requirements-superset.lock
-
-.venv/bin/smartrehab setup

@@ -41,8 +41,9 @@ def settings():
 
 @pytest.fixture(scope="session")
 def metastore(settings):
-    from smartrehab import services
+    from smartrehab import jars, services
 
+    jars.fetch_jars(settings)  # verified against infra/jars.lock; downloads only what is missing
     services.start_postgres(settings)
     services.ensure_metastore(settings)
     return settings

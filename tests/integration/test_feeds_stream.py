@@ -6,7 +6,7 @@ The module simulates two hours of three feeds with raised flaw rates, then:
    group with SIGKILL after a micro-batch committed, deletes the last commit marker (so the restart replays a
    batch whose MERGE already went through), and restarts it here with availableNow;
 2. checks bronze / quarantine against the files and the simulator's manifest;
-3. re-runs with no new files.
+3. adds one event older than the watermark (still inserted), then re-runs with no new files.
 
 Only one Spark process runs at a time: the session fixture is created after the killed process is gone.
 """
@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from datetime import datetime, timedelta
 
 import pytest
@@ -153,6 +154,23 @@ def test_late_events_present_and_payload_upgraded(landed, spark):
         assert "body_temp_c" in p and "temperature" not in p and "spo2_pct" in p
     row = bronze.where("feed = 'access'").first()
     assert row["event_time"] is not None and row["centre"] and row["source_file"].endswith(".jsonl")
+
+
+def test_event_later_than_watermark_is_still_inserted(landed, spark, settings):
+    manifest, lines = landed
+    bad = {(m["path"], m["line"]) for m in manifest["malformed"]}
+    path, rows = next((p, r) for p, r in lines.items() if "/vitals/" in p)
+    template = json.loads(next(raw for n, raw in enumerate(rows, 1) if (path, n) not in bad))
+    # Three hours older than the newest event in bronze: behind the 2-hour watermark.
+    event = {**template, "event_id": str(uuid.UUID(int=20261120)),
+             "event_time": (START - timedelta(hours=1)).isoformat()}
+    name = f"vitals_{END.strftime('%Y%m%d%H%M')}_0099.jsonl"
+    folder = settings.landing_dir / "feeds" / "vitals" / END.strftime("%Y%m%d")
+    (folder / f".{name}.tmp").write_text(json.dumps(event) + "\n")
+    (folder / f".{name}.tmp").rename(folder / name)
+    result = stream.run(spark, settings, feeds=FEEDS)
+    assert result["inserted"] == 1 and result["late_beyond_watermark"] == 1, result
+    assert spark.table(stream.BRONZE).where(F.col("event_id") == event["event_id"]).count() == 1
 
 
 def test_rerun_without_new_files_changes_nothing(landed, spark, settings):
