@@ -9,6 +9,7 @@ Delta and metastore settings through ``SPARK_CONF_DIR``.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from smartrehab.jars import jar_paths
@@ -31,6 +32,8 @@ def spark_conf(s: Settings) -> dict[str, str]:
         "spark.sql.session.timeZone": "Asia/Shanghai",
         "spark.sql.sources.default": "delta",
         "spark.ui.enabled": "false",
+        # Python workers run in the platform's own environment (pandas UDFs need its packages).
+        "spark.pyspark.python": sys.executable,
         "spark.ui.showConsoleProgress": "false",
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
         # Delta rebuilds table state with 50 partitions by default: on small tables and few

@@ -29,7 +29,6 @@ earlier in this run, minus the watermark delay) for monitoring.
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -132,19 +131,7 @@ def _source(spark: SparkSession, settings: Settings, feeds: list[str], max_files
     return raw.withColumn("event_time_hint", hint).withWatermark("event_time_hint", WATERMARK)
 
 
-def _use_driver_python(spark: SparkSession) -> None:
-    """Local mode: run the UDF's Python workers with this interpreter (the venv with pandas and the contracts).
-
-    PySpark otherwise starts ``python3`` from PATH unless PYSPARK_PYTHON / spark.pyspark.python was set
-    when the context was created; on a cluster that setting must point at the executors' environment.
-    """
-    sc = spark.sparkContext
-    if sc.master.startswith("local") and sc.getConf().get("spark.pyspark.python") is None:
-        sc.pythonExec = sys.executable
-
-
 def _process(spark: SparkSession, settings: Settings, totals: dict):
-    _use_driver_python(spark)
     check = _check_udf(str(settings.repo_root / "contracts"), str(settings.catalog_dir / "code_tables"))
     late_s = int(WATERMARK.split()[0]) * 3600
 

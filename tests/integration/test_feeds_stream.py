@@ -104,7 +104,9 @@ def test_exactly_once_across_kill(landed, metastore):
     assert still_running, log_path.read_text(errors="replace")[-3000:]
     assert len(committed) >= 2, log_path.read_text(errors="replace")[-3000:]
     # Forget the last commit: the restart replays a micro-batch whose MERGE already committed.
-    (ckpt / "commits" / str(committed[-1])).unlink()
+    # (with its Hadoop checksum file, as a crash before the commit was written would leave it).
+    for name in (str(committed[-1]), f".{committed[-1]}.crc"):
+        (ckpt / "commits" / name).unlink(missing_ok=True)
     RESULTS["killed_after_batches"] = len(committed)
 
 
