@@ -2,7 +2,7 @@
 ### Gold build (dbt)
 
 Builds the gold marts with dbt (dbt-spark, Delta) through Cosmos: one Airflow task per model,
-each followed by its tests (data tests and unit tests). Scheduled on the silver Asset that
+running `dbt build` on it (the model, then its data tests and unit tests). Scheduled on the silver Asset that
 `legacy_ingest` publishes; the gold Great Expectations gate must pass before the gold Asset is
 published (failures stop publication).
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from airflow.sdk import dag, task
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-from cosmos.constants import InvocationMode, LoadMode
+from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 
 from smartrehab.assets import GOLD_MARTS, SILVER_LEGACY
 
@@ -48,7 +48,8 @@ def gold_build():
         profile_config=ProfileConfig(profile_name="smartrehab", target_name="embedded",
                                      profiles_yml_filepath=DBT_DIR / "profiles.yml"),
         execution_config=ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER),
-        render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST),
+        # One task per model running `dbt build` on it: the model, then its data and unit tests.
+        render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.BUILD),
         operator_args={"install_deps": False},
     )
 
