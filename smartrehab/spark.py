@@ -87,6 +87,9 @@ def get_spark(app_name: str = "smartrehab", s: Settings | None = None):
     s = s or get_settings()
     write_spark_defaults(s)
     os.environ["SPARK_CONF_DIR"] = str(s.spark_conf_dir)
+    # PySpark picks its worker interpreter from this variable when the context starts (the
+    # spark.pyspark.python setting only reaches executors launched by spark-submit).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
