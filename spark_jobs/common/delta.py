@@ -3,7 +3,7 @@
 ``scd2_merge`` keeps every version of a record (valid_from / valid_to / is_current) and is
 idempotent: merging the same batch twice changes nothing, and a version that arrives late
 (older than the current one) is slotted into the history in its place. ``upsert`` is the plain
-keyed insert-or-update used for audit tables. ``replace_partition`` overwrites the rows of one
+keyed insert-or-update used for audit tables. ``replace_where_in`` overwrites the rows of one
 load (bronze, quarantine) so that re-running a load replaces instead of duplicating.
 """
 
@@ -82,18 +82,9 @@ def upsert(spark: SparkSession, df: DataFrame, table: str, keys: list[str]) -> N
         .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute()
 
 
-def replace_partition(spark: SparkSession, df: DataFrame, table: str, column: str, value: str,
-                      partition_by: list[str] | None = None) -> None:
-    """Overwrite exactly the rows where ``column == value`` (one file's or one load's rows)."""
-    if not table_exists(spark, table):
-        writer = df.write.format("delta")
-        (writer.partitionBy(*partition_by) if partition_by else writer).saveAsTable(table)
-        return
-    df.writeTo(table).overwrite(F.col(column) == F.lit(value))
-
-
 def replace_where_in(spark: SparkSession, df: DataFrame, table: str, column: str, values: list[str]) -> None:
-    """Overwrite exactly the rows whose ``column`` is one of ``values`` (e.g. the files of one run)."""
+    """Overwrite exactly the rows whose ``column`` is one of ``values`` (one file's rows, or the files
+    of one run), so that re-running a load replaces instead of duplicating."""
     if not table_exists(spark, table):
         df.write.format("delta").saveAsTable(table)
         return

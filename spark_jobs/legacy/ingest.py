@@ -30,7 +30,7 @@ from pyspark.sql import functions as F
 from smartrehab.catalog import Catalog, LegacyTable, load_catalog
 from smartrehab.checksum import file_sha256
 from smartrehab.settings import Settings
-from spark_jobs.common.delta import replace_partition, replace_where_in, row_hash, scd2_merge, table_exists, upsert
+from spark_jobs.common.delta import replace_where_in, row_hash, scd2_merge, table_exists, upsert
 from spark_jobs.legacy.conform import conform
 from spark_jobs.legacy.parse import FileRejected, read_rows
 
@@ -165,7 +165,7 @@ def load_file(spark: SparkSession, s: Settings, catalog: Catalog, table: LegacyT
     stage_dir = s.var_dir / "staging" / load_id
     staged = spark.read.parquet(str(_stage(s, load_id, table, path, sha, rows)))
     bronze = staged.withColumn("_loaded_at", F.current_timestamp()).withColumn("_delivery_day", F.lit(day))
-    replace_partition(spark, bronze, bronze_name(table), "_file_sha256", sha)
+    replace_where_in(spark, bronze, bronze_name(table), "_file_sha256", [sha])
     parents = {}
     for col, target in table.references.items():
         ptable = catalog.table(target.split(".")[0])
