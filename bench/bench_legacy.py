@@ -11,32 +11,29 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import threading
 import time
 from datetime import date, datetime
-from pathlib import Path
 
-import psutil
-
-RESULTS = Path(__file__).with_name("results.md")
+from measure import TreeSampler, append_result, machine
 
 
 class PeakRss:
+    """Peak summed RSS of this process and its children (the Spark JVM), sampled every 0.5 s."""
+
     def __init__(self):
-        self.peak = 0
+        self._sampler = TreeSampler(os.getpid())
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._run, daemon=True)
 
+    @property
+    def peak(self) -> int:
+        return self._sampler.peak
+
     def _run(self):
-        me = psutil.Process()
         while not self._stop.is_set():
-            try:
-                procs = [me, *me.children(recursive=True)]
-                self.peak = max(self.peak, sum(p.memory_info().rss for p in procs if p.is_running()))
-            except psutil.Error:
-                pass
+            self._sampler.sample()
             time.sleep(0.5)
 
     def __enter__(self):
@@ -46,10 +43,6 @@ class PeakRss:
     def __exit__(self, *exc):
         self._stop.set()
         self._t.join()
-
-
-def machine() -> str:
-    return f"{platform.node()} {os.cpu_count()} cores {psutil.virtual_memory().total / 2**30:.0f} GiB {platform.processor() or platform.machine()}"
 
 
 def main() -> None:
@@ -88,11 +81,7 @@ def main() -> None:
             f"full: {rows[0]} rows in {timings[0]:.0f} s ({rows[0] / timings[0]:.0f} rows/s) | "
             f"incremental day: {rows[1]} rows in {timings[1]:.0f} s | peak RSS {mem.peak / 2**30:.2f} GiB | "
             f"generation {gen_s:.0f} s |\n")
-    if not RESULTS.exists():
-        RESULTS.write_text("# Benchmark results\n\n| date | machine | run | full load | incremental | memory | other |\n"
-                           "|---|---|---|---|---|---|---|\n")
-    with RESULTS.open("a") as fh:
-        fh.write(line)
+    append_result(line)
     print(line)
 
 

@@ -1,54 +1,107 @@
 """Wall time and peak memory of a whole command (its process tree, services it starts included).
 
-    .venv/bin/python bench/measure.py -- make demo
+    python3 bench/measure.py -- make demo
 
-Samples the summed RSS of the command and all its descendants every second, and appends a row
-to bench/results.md with the machine and the date.
+Standard library only, so it can time the README's first command on a machine that has no
+virtualenv yet. Every second it sums the RSS (from /proc) of the command and of every process
+that descends from it, including services that detach later (once seen, a process is followed
+until it exits), and appends a row to bench/results.md with the machine and the date.
 """
 
 from __future__ import annotations
 
+import os
+import platform
 import subprocess
 import sys
 import time
 from datetime import datetime
 from pathlib import Path
 
-import psutil
+RESULTS = Path(__file__).with_name("results.md")
+HEADER = ("# Benchmark results\n\nEvery row was appended by the script named in its `run` column.\n\n"
+          "| date | machine | run | full load | incremental | memory | other |\n|---|---|---|---|---|---|---|\n")
 
-sys.path.insert(0, str(Path(__file__).parent))
-from bench_legacy import RESULTS, machine  # noqa: E402
+
+def machine() -> str:
+    mem = 0
+    with open("/proc/meminfo") as fh:
+        for line in fh:
+            if line.startswith("MemTotal:"):
+                mem = int(line.split()[1]) * 1024
+    return f"{platform.node()} {os.cpu_count()} cores {mem / 2**30:.0f} GiB {platform.machine()}"
+
+
+def append_result(line: str) -> None:
+    if not RESULTS.exists():
+        RESULTS.write_text(HEADER)
+    with RESULTS.open("a") as fh:
+        fh.write(line)
+
+
+def _children() -> dict[int, list[int]]:
+    kids: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        kids.setdefault(ppid, []).append(int(d))
+    return kids
+
+
+def _rss(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+class TreeSampler:
+    """Peak of the summed RSS of a process tree; processes once seen stay followed."""
+
+    def __init__(self, root: int):
+        self.followed = {root}
+        self.peak = 0
+
+    def sample(self) -> int:
+        kids = _children()
+        stack = list(self.followed)
+        while stack:
+            for k in kids.get(stack.pop(), []):
+                if k not in self.followed:
+                    self.followed.add(k)
+                    stack.append(k)
+        total = 0
+        for pid in list(self.followed):
+            rss = _rss(pid)
+            if rss is None:
+                self.followed.discard(pid)
+            else:
+                total += rss
+        self.peak = max(self.peak, total)
+        return total
 
 
 def main() -> int:
     cmd = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else sys.argv[1:]
+    if not cmd:
+        print(__doc__, file=sys.stderr)
+        return 2
     t0 = time.time()
     proc = subprocess.Popen(cmd)
-    root = psutil.Process(proc.pid)
-    seen: dict[int, psutil.Process] = {}
-    peak = 0
+    sampler = TreeSampler(proc.pid)
     while proc.poll() is None:
-        try:
-            for p in [root, *root.children(recursive=True)]:
-                seen.setdefault(p.pid, p)
-        except psutil.Error:
-            pass
-        total = 0
-        for p in list(seen.values()):
-            try:
-                total += p.memory_info().rss
-            except psutil.Error:
-                seen.pop(p.pid, None)
-        peak = max(peak, total)
+        sampler.sample()
         time.sleep(1)
     wall = time.time() - t0
-    line = (f"| {datetime.now():%Y-%m-%d} | {machine()} | `{' '.join(cmd)}` (exit {proc.returncode}) | "
-            f"wall {wall / 60:.1f} min | | peak RSS {peak / 2**30:.2f} GiB (command and every process it started) | |\n")
-    if not RESULTS.exists():
-        RESULTS.write_text("# Benchmark results\n\n| date | machine | run | full load | incremental | memory | other |\n"
-                           "|---|---|---|---|---|---|---|\n")
-    with RESULTS.open("a") as fh:
-        fh.write(line)
+    line = (f"| {datetime.now():%Y-%m-%d} | {machine()} | `bench/measure.py -- {' '.join(cmd)}` (exit {proc.returncode}) "
+            f"| wall {wall / 60:.1f} min | | peak RSS {sampler.peak / 2**30:.2f} GiB (command and every process it started) | |\n")
+    append_result(line)
     print(line, flush=True)
     return proc.returncode
 
