@@ -301,7 +301,11 @@ def generic_rows(world: World, catalog: Catalog, table: LegacyTable, seed: int,
     key_col = table.key[0]
     rows: list[dict[str, str]] = []
 
-    def emit(day: date, person_no: str = "", admission_id: str = "", centre: str = "", parent: dict | None = None):
+    shape = SHAPERS.get(table.name)
+    emitted: dict[str, int] = defaultdict(int)
+
+    def emit(day: date, person_no: str = "", admission_id: str = "", centre: str = "", parent: dict | None = None,
+             adm: Admission | None = None, overrides: dict[str, str] | None = None):
         row = {}
         for it in table.items:
             col = it.legacy_column
@@ -317,6 +321,24 @@ def generic_rows(world: World, catalog: Catalog, table: LegacyTable, seed: int,
                 row[col] = fmt_datetime(datetime.combine(day, datetime.min.time()) + timedelta(hours=18))
             else:
                 row[col] = _value(it, rng, catalog, day)
+        if shape is not None:
+            shaped = shape(row, _ShapeContext(rng, world, day, adm, emitted[admission_id or centre], parent))
+            if shaped is None:
+                return
+            if shaped != day:
+                # Date cells were drawn on the first day; move them with the event.
+                old_d, old_t = fmt_date(day), f"{day:%Y-%m-%d}"
+                for it in table.items:
+                    v = row.get(it.legacy_column, "")
+                    if it.data_type == "date" and v == old_d:
+                        row[it.legacy_column] = fmt_date(shaped)
+                    elif it.data_type == "datetime" and v.startswith(old_t):
+                        row[it.legacy_column] = f"{shaped:%Y-%m-%d}" + v[10:]
+            day = shaped
+            if table.version_column in row:
+                row[table.version_column] = fmt_datetime(_at(day, 18))
+        row.update(overrides or {})
+        emitted[admission_id or centre] += 1
         row[key_col] = f"{table.name[:6]}{len(rows) + 1:09d}"
         rows.append(row)
 
@@ -324,7 +346,13 @@ def generic_rows(world: World, catalog: Catalog, table: LegacyTable, seed: int,
         whole = int(mean)
         return whole + (1 if rng.random() < mean - whole else 0)
 
-    if per in ("admission", "person"):
+    if table.name in SCHEDULED:
+        for day, a, centre, overrides in SCHEDULED[table.name](world, _rng(seed, table.name, "schedule")):
+            if a is None:
+                emit(day, centre=centre, overrides=overrides)
+            else:
+                emit(day, a.person_no, a.admission_id, a.centre, adm=a, overrides=overrides)
+    elif per in ("admission", "person"):
         seen: set[str] = set()
         for a in world.admissions:
             if per == "person" and a.person_no in seen:
@@ -334,7 +362,7 @@ def generic_rows(world: World, catalog: Catalog, table: LegacyTable, seed: int,
             span = max((end - max(a.admitted_on, world.start)).days, 1)
             for _ in range(n_for(rate)):
                 day = max(a.admitted_on, world.start) + timedelta(days=rng.randrange(span))
-                emit(day, a.person_no, a.admission_id, a.centre)
+                emit(day, a.person_no, a.admission_id, a.centre, adm=a)
     elif per in ("centre_day", "centre_month"):
         step = 1 if per == "centre_day" else 30
         day = world.start
@@ -349,6 +377,206 @@ def generic_rows(world: World, catalog: Catalog, table: LegacyTable, seed: int,
             for _ in range(n_for(rate)):
                 emit(_parse_day(prow), prow.get("RYBH", ""), prow.get("RSBH", ""), prow.get("JSDM", ""), parent=prow)
     return rows
+
+
+# ---- domain shaping of generically generated tables -------------------------------------------
+# Uniform random cells make indicators meaningless (every detox item anywhere in 0-20, follow-ups
+# before the release, a 六无 incident in every month). The tables the gold indicators read are
+# shaped here: a shaper edits one generated row in place and returns the row's event day (which
+# also sets its version time), or None to drop it; a scheduler lists the rows of a table outright.
+ASSESSMENT_RULE_VERSIONS = ("BJ-2021",)
+LIUWU_INCIDENT_TYPES = ("01", "02", "03", "04", "05", "06")
+FOLLOWUP_MONTHS = {"03": 3, "06": 6, "12": 12, "24": 24, "36": 36}
+EDUCATION_PLAN_HOURS = 24.0   # 4+1+1+1 week: one education day (6 h) a week
+EDUCATION_HOUR_COLUMNS = ("RSJYXS", "FZJYXS", "DDJYXS", "JDJYXS", "WSJYXS", "XLJYXS", "WHJYXS", "ZYJNXS", "HGJYXS")
+
+
+@dataclass
+class _ShapeContext:
+    rng: random.Random
+    world: World
+    day: date
+    adm: Admission | None
+    seq: int                      # rows of this table already emitted for the admission (or centre)
+    parent: dict[str, str] | None
+
+
+def _binary_items(row: dict[str, str], cols: tuple[str, ...], rng: random.Random, p_met: float) -> int:
+    total = 0
+    for c in cols:
+        row[c] = "20" if rng.random() < p_met else "0"
+        total += int(row[c])
+    return total
+
+
+def _shape_assessment(row, ctx):
+    row["GZBB"] = ASSESSMENT_RULE_VERSIONS[0]
+    return ctx.day
+
+
+def _shape_detox_items(row, ctx):
+    total = _binary_items(row, ("JCYXDF", "TZYYDF", "JXZZDF", "JYZZDF", "JSZZDF"), ctx.rng, 0.9)
+    row["ZF"], row["JG"] = str(total), "1" if total == 100 else "2"
+    return ctx.day
+
+
+def _shape_recovery_items(row, ctx):
+    vitals = 0
+    for c in ("TZZC", "HXZC", "XLZC", "XYZC", "GGNZC"):
+        row[c] = "1" if ctx.rng.random() < 0.88 else "0"
+        vitals += int(row[c])
+    row["JNCSDF"] = str(4 * vitals)
+    total = 4 * vitals + _binary_items(row, ("TNCSDF", "XLCSDF", "FFXDF", "LLKSDF"), ctx.rng, 0.8)
+    row["ZF"], row["JG"] = str(total), "1" if total >= 60 else "2"
+    return ctx.day
+
+
+def _shape_behaviour_items(row, ctx):
+    rng = ctx.rng
+    avg = max(0.0, min(200.0, rng.gauss(95, 14)))
+    row["YDPJF"] = f"{avg:.1f}"
+    row["YZWJCS"] = "1" if rng.random() < 0.08 else "0"
+    row["SNXD"] = "1" if rng.random() < 0.02 else "0"
+    row["TTQT"] = "1" if rng.random() < 0.01 else "0"
+    row["LJJF"], row["LJKF"] = f"{rng.uniform(0, 120):.1f}", f"{rng.uniform(0, 80):.1f}"
+    row["YSF"] = f"{max(0.0, avg * 12 + float(row['LJJF']) - float(row['LJKF'])):.1f}"
+    row["HSF"] = f"{min(100.0, avg):.1f}"
+    ok = avg >= 80 and row["YZWJCS"] == "0" and row["SNXD"] == "0" and row["TTQT"] == "0"
+    row["JG"] = "1" if ok else "2"
+    return ctx.day
+
+
+def _shape_social_items(row, ctx):
+    parts = [max(0.0, min(100.0, ctx.rng.gauss(68, 14))) for _ in range(3)]
+    row["JTHJDF"], row["SHZCDF"], row["SYNLDF"] = (f"{p:.1f}" for p in parts)
+    total = sum(float(row[c]) for c in ("JTHJDF", "SHZCDF", "SYNLDF")) / 3
+    row["ZF"], row["JG"] = f"{total:.1f}", "1" if total >= 60 else "2"
+    return ctx.day
+
+
+def _shape_screening(row, ctx):
+    # Intake screening within days of admission; a few periodic re-tests later in the stay.
+    if ctx.adm is not None and (ctx.seq == 0 or ctx.rng.random() < 0.3):
+        row["SCLX"] = "1"
+        day = max(ctx.adm.admitted_on + timedelta(days=min(ctx.rng.randrange(0, 10), 45)), ctx.world.start)
+        return min(day, ctx.world.as_of)
+    row["SCLX"] = "2"
+    return ctx.day
+
+
+def _shape_scl90(row, ctx):
+    a = ctx.adm
+    day = ctx.day
+    if a is not None and ctx.seq == 0 and ctx.rng.random() < 0.85:
+        day = min(max(a.admitted_on + timedelta(days=ctx.rng.randrange(0, 20)), ctx.world.start), ctx.world.as_of)
+        row["CPJD"] = "1"
+    elif a is not None:
+        row["CPJD"] = {"01": "2", "02": "3", "03": "4", "04": "5"}.get(a.zone_on(day), "4")
+    months = 0 if a is None else (day - a.admitted_on).days / 30.4
+    level = 2.4 - 0.5 * min(1.0, months / 12)
+    total = 0.0
+    for c in ("QTH", "QP", "RJGXMG", "YY", "JL", "DD", "KB", "PZ", "JSBX", "QTXM"):
+        v = max(1.0, min(5.0, ctx.rng.gauss(level, 0.35)))
+        row[c] = f"{v:.2f}"
+        total += v
+    row["ZJF"] = f"{total / 10:.2f}"
+    row["ZF"] = str(round(total / 10 * 90))
+    row["SFYX"] = "1" if ctx.rng.random() < 0.97 else "0"
+    return day
+
+
+def _shape_fitness(row, ctx):
+    score = max(0, min(100, round(ctx.rng.gauss(62, 14))))
+    row["ZHPF"], row["SFDB"] = str(score), "1" if score >= 60 else "0"
+    return ctx.day
+
+
+def _shape_training(row, ctx):
+    row["CQZT"] = _weighted(ctx.rng, {"1": 85, "2": 5, "3": 5, "4": 4, "5": 1})
+    return ctx.day
+
+
+def _shape_exam(row, ctx):
+    score = max(0.0, min(100.0, ctx.rng.gauss(74, 13)))
+    row["CJ"], row["JGX"], row["SFJG"] = f"{score:.1f}", "60.0", "1" if score >= 60 else "0"
+    return ctx.day
+
+
+def _shape_outside_treatment(row, ctx):
+    row["RYRQ"] = fmt_date(ctx.day)
+    stay = 0 if row["JZLX"] != "3" else ctx.rng.randint(2, 20)
+    row["CYRQ"] = fmt_date(min(ctx.day + timedelta(days=stay), ctx.world.as_of))
+    return ctx.day
+
+
+def _schedule_incidents(world: World, rng: random.Random):
+    """Incidents per centre and month: about 2.5 a month in a 900-bed centre (at least 0.75 in a
+    small one, so that small test worlds still see some). Most are minor; 7 % are 六无 incidents
+    (drugs in, escape, abnormal death, criminal case, production accident, epidemic)."""
+    month = date(world.start.year, world.start.month, 1)
+    while month <= world.as_of:
+        for centre, beds in world.capacity.items():
+            mean = 2.5 * max(beds / (BEDS_AT_SF1 / len(CENTRES)), 0.3)
+            n = int(mean) + (1 if rng.random() < mean - int(mean) else 0)
+            for _ in range(n):
+                day = min(month + timedelta(days=rng.randrange(0, 28)), world.as_of)
+                if rng.random() < 0.07:
+                    kind = _weighted(rng, {"01": 3, "02": 2, "03": 1, "04": 2, "05": 2, "06": 1})
+                else:
+                    kind = rng.choice(["11", "12", "13", "14", "15", "16", "17", "18", "19", "20", "99"])
+                yield day, None, centre, {
+                    "SJLX": kind, "SFLW": "1" if kind in LIUWU_INCIDENT_TYPES else "0",
+                    "SWRS": "1" if kind in ("03", "16") else "0"}
+        month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+
+
+def _schedule_education_hours(world: World, rng: random.Random):
+    """One JY_XSHZ row per admission per calendar month in the centre."""
+    for a in world.admissions:
+        end = min(a.released_on or world.as_of, world.as_of)
+        month = date(max(a.admitted_on, world.start).year, max(a.admitted_on, world.start).month, 1)
+        while month <= end:
+            total = max(0.0, rng.gauss(EDUCATION_PLAN_HOURS, 6))
+            weights = [rng.random() for _ in EDUCATION_HOUR_COLUMNS]
+            hours = {c: f"{total * w / sum(weights):.1f}" for c, w in zip(EDUCATION_HOUR_COLUMNS, weights, strict=True)}
+            got = sum(float(v) for v in hours.values())
+            day = min(date(month.year + month.month // 12, month.month % 12 + 1, 1) - timedelta(days=1), end)
+            yield day, a, a.centre, {**hours, "TJYF": f"{month:%Y%m}", "HJXS": f"{got:.1f}",
+                           "SFDB": "1" if got >= EDUCATION_PLAN_HOURS else "0"}
+            month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+
+
+def _schedule_followups(world: World, rng: random.Random):
+    """Follow-up contacts of released people at 3, 6, 12, 24 and 36 months, with relapse over time.
+
+    A person's relapse month is drawn once (about 55 % within a year, 70 % within two, 80 %
+    within three, the shape of the Guangdong follow-up); some contacts are lost (失联)."""
+    for a in world.admissions:
+        if a.released_on is None:
+            continue
+        relapse_month = rng.expovariate(0.065) + 1
+        lost_after = rng.choice([None] * 9 + [rng.choice(list(FOLLOWUP_MONTHS.values()))])
+        for code, months in FOLLOWUP_MONTHS.items():
+            day = a.released_on + timedelta(days=round(months * 30.4) + rng.randint(-7, 7))
+            if day > world.as_of:
+                break
+            if lost_after is not None and months >= lost_after:
+                result, test = "3", "9"
+            elif relapse_month <= months:
+                result, test = rng.choice(["2", "2", "2", "5"]), "2"
+            else:
+                result, test = "1", "1"
+            yield day, a, a.centre, {"HFJD": code, "HFRQ": fmt_date(day), "JCTS": str((day - a.released_on).days),
+                           "HFJG": result, "NJJG": test}
+
+
+SHAPERS = {
+    "ZD_PGJL": _shape_assessment, "ZD_SLTD": _shape_detox_items, "ZD_SXKF": _shape_recovery_items,
+    "ZD_XWBX": _shape_behaviour_items, "ZD_SHHJ": _shape_social_items, "YL_CRBS": _shape_screening,
+    "XL_SCL90": _shape_scl90, "YD_TZCS": _shape_fitness, "YD_XLJL": _shape_training, "JY_KSCJ": _shape_exam,
+    "YL_WZJY": _shape_outside_treatment,
+}
+SCHEDULED = {"JY_XSHZ": _schedule_education_hours, "SY_HFJL": _schedule_followups, "AQ_SJDJ": _schedule_incidents}
 
 
 def _parse_day(row: dict[str, str]) -> date:
