@@ -4,7 +4,11 @@
 Builds the gold marts with dbt (dbt-spark, Delta) through Cosmos: one Airflow task per model,
 running `dbt build` on it (the model, then its data tests and unit tests). Scheduled on the silver Asset that
 `legacy_ingest` publishes; the gold Great Expectations gate must pass before the gold Asset is
-published (failures stop publication).
+published. A failed model or dbt data test (every gold check has severity error: census reconciles
+with silver, rates in [0, 1], daily series without gaps) fails its task, so `gate_gold` (trigger rule
+all_success) never runs and the gold Asset is not published; a failed `fail` expectation of the gold
+suite (`expectations/gold.yaml`) fails `gate_gold` itself, with the same effect. dbt docs are
+generated after publication under `var/dbt/docs`.
 """
 
 from __future__ import annotations
@@ -53,14 +57,21 @@ def gold_build():
         operator_args={"install_deps": False},
     )
 
-    @task(outlets=[GOLD_MARTS])
+    @task(outlets=[GOLD_MARTS], trigger_rule="all_success")
     def gate_gold() -> dict:
         from smartrehab import pipeline
         from smartrehab.settings import get_settings
 
         return pipeline.quality_gate(get_settings(), "gold")
 
-    start_spark() >> dbt >> gate_gold()
+    @task
+    def dbt_docs() -> dict:
+        from smartrehab import pipeline
+        from smartrehab.settings import get_settings
+
+        return pipeline.dbt_docs(get_settings())
+
+    start_spark() >> dbt >> gate_gold() >> dbt_docs()
 
 
 gold_build()

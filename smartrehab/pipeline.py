@@ -47,21 +47,47 @@ def quality_gate(s: Settings, layer: str, log=print) -> dict:
             "warnings": len(res.warnings)}
 
 
-def dbt_build(s: Settings, select: str | None = None, log=print) -> dict:
-    """``dbt build`` in this process (its Spark session is this process's session)."""
+def _dbt(s: Settings, command: str, extra: list[str], target: str = "target") -> object:
     from dbt.cli.main import dbtRunner
 
     get_spark("dbt", s)
-    args = ["build", "--project-dir", str(s.dbt_dir), "--profiles-dir", str(s.dbt_dir),
-            "--target-path", str(s.var_dir / "dbt" / "target"), "--log-path", str(s.var_dir / "dbt" / "logs")]
-    if select:
-        args += ["--select", select]
-    res = dbtRunner().invoke(args)
+    args = [command, "--project-dir", str(s.dbt_dir), "--profiles-dir", str(s.dbt_dir),
+            "--target-path", str(s.var_dir / "dbt" / target), "--log-path", str(s.var_dir / "dbt" / "logs"), *extra]
+    return dbtRunner().invoke(args)
+
+
+def dbt_build(s: Settings, select: str | None = None, log=print, dbt_vars: dict | None = None,
+              target: str = "target") -> dict:
+    """``dbt build`` in this process (its Spark session is this process's session).
+
+    A failed model or data test (severity error) fails the build, and dbt skips what depends on it;
+    this raises so that the caller (an Airflow task) fails and nothing downstream publishes.
+    ``dbt_vars`` (e.g. ``silver_schema`` / ``schema_prefix``) build the project over other data.
+    """
+    import json
+
+    extra = ["--select", select] if select else []
+    if dbt_vars:
+        extra += ["--vars", json.dumps(dbt_vars)]
+    res = _dbt(s, "build", extra, target)
     if not res.success:
-        raise RuntimeError(f"dbt build failed: {res.exception or 'see var/dbt/logs/dbt.log'}")
+        failed = [f"{r.node.unique_id}: {r.status} {r.message or ''}".strip()
+                  for r in (res.result or []) if str(r.status) in ("error", "fail")]
+        raise RuntimeError("dbt build failed: " + ("; ".join(failed[:20]) if failed else
+                                                   str(res.exception or "see var/dbt/logs/dbt.log")))
     n = len(res.result) if res.result is not None else 0
     log(f"dbt build: {n} nodes passed")
     return {"nodes": n}
+
+
+def dbt_docs(s: Settings, log=print) -> dict:
+    """``dbt docs generate``: index.html, catalog.json and manifest.json under var/dbt/docs."""
+    res = _dbt(s, "docs", ["generate"], "docs")
+    if not res.success:
+        raise RuntimeError(f"dbt docs generate failed: {res.exception or 'see var/dbt/logs/dbt.log'}")
+    out = s.var_dir / "dbt" / "docs"
+    log(f"dbt docs: {out / 'index.html'}")
+    return {"docs_dir": str(out)}
 
 
 def train_relapse_model(s: Settings, log=print) -> dict:

@@ -15,6 +15,14 @@ headers as (
     select * from {{ ref('stg_silver__assessment') }}
 ),
 
+areas as (
+    select * from {{ ref('fct_assessment_areas') }}
+),
+
+area_items as (
+    select * from {{ ref('int_assessment_area_items') }}
+),
+
 stay_spans as (
     select
         zone_placement_id,
@@ -128,6 +136,40 @@ detox_without_items as (
     where h.assessment_type = '02' and d.assessment_id is null
 ),
 
+recovery_incomplete as (
+    select
+        'recovery_assessment_missing_items' as issue_type,
+        'error' as severity,
+        'int_assessment_area_items' as source_model,
+        i.assessment_id as record_key,
+        a.person_pk,
+        a.admission_id,
+        a.centre,
+        a.assessment_date as issue_date,
+        concat('身心康复 assessment has ', i.recovery_items_recorded, ' of 5 item scores recorded') as description
+    from area_items as i
+    inner join areas as a on i.assessment_id = a.assessment_id
+    where i.has_recovery_items and i.recovery_items_recorded < 5
+),
+
+comprehensive_incomplete as (
+    select
+        'comprehensive_assessment_missing_areas' as issue_type,
+        'warning' as severity,
+        'fct_assessment_areas' as source_model,
+        assessment_id as record_key,
+        person_pk,
+        admission_id,
+        centre,
+        assessment_date as issue_date,
+        concat(
+            'Comprehensive assessment (type ', assessment_type, ') has ', areas_assessed,
+            ' of 4 areas scored from item records; it is left out of the pass rate'
+        ) as description
+    from areas
+    where is_comprehensive and not has_all_areas
+),
+
 unioned as (
     select * from zone_overlaps
     union all
@@ -140,6 +182,10 @@ unioned as (
     select * from detox_unknown_rule
     union all
     select * from detox_without_items
+    union all
+    select * from recovery_incomplete
+    union all
+    select * from comprehensive_incomplete
 ),
 
 final as (

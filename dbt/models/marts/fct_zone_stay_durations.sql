@@ -3,6 +3,19 @@ with stays as (
     select * from {{ ref('int_zone_stays') }}
 ),
 
+stage_passes as (
+    -- Stage assessments (阶段评估, types 02-05) that cleared the person for the next zone: outcome 05
+    -- 转入下一期区, or a 生理脱毒 stage evaluation whose items pass.
+    select
+        admission_id,
+        assessment_date
+    from {{ ref('fct_assessment_areas') }}
+    where
+        assessment_type in ('02', '03', '04', '05')
+        and assessment_date is not null
+        and (coalesce(outcome = '05', false) or (assessment_type = '02' and coalesce(detox_is_pass, false)))
+),
+
 measured as (
     select
         zone_placement_id,
@@ -26,6 +39,27 @@ measured as (
     where entered_on <= as_of_date
 ),
 
+stage_checked as (
+    select
+        m.zone_placement_id,
+        count(p.admission_id) > 0 as has_passed_stage_assessment
+    from measured as m
+    left join stage_passes as p
+        on
+            m.admission_id = p.admission_id
+            and m.entered_on <= p.assessment_date
+            and m.stay_end_on >= p.assessment_date
+    group by m.zone_placement_id
+),
+
+with_stage as (
+    select
+        m.*,
+        c.has_passed_stage_assessment
+    from measured as m
+    inner join stage_checked as c on m.zone_placement_id = c.zone_placement_id
+),
+
 final as (
     select
         zone_placement_id,
@@ -47,18 +81,25 @@ final as (
         next_zone,
         next_entered_on is not null as has_later_transfer,
         is_released,
+        has_passed_stage_assessment,
         coalesce(datediff(stay_end_on, entered_on) > expected_days, false) as exceeded_expected,
         coalesce(
-            datediff(stay_end_on, entered_on) > expected_days and next_entered_on is null and not is_released,
+            datediff(stay_end_on, entered_on) > expected_days and next_entered_on is null and not is_released
+            and not has_passed_stage_assessment,
             false
         ) as is_overdue,
+        coalesce(
+            datediff(stay_end_on, entered_on) > expected_days and next_entered_on is null and not is_released
+            and has_passed_stage_assessment,
+            false
+        ) as is_awaiting_transfer,
         case
             when datediff(stay_end_on, entered_on) > expected_days
                 then datediff(stay_end_on, entered_on) - expected_days
             else 0
         end as days_over_expected,
         as_of_date
-    from measured
+    from with_stage
 )
 
 select * from final
