@@ -1,4 +1,4 @@
-"""dbt indicators (four-zone flows, stay durations, detox assessment, screening coverage, data issues).
+"""dbt indicators (four zones, five centres, assessment areas, 六无, 操守保持率, data issues, gold gate).
 
 Builds the dbt project over the loaded silver tables and checks the gold marts against independent
 Spark queries over silver, plus the indicator registry (dbt/indicators/indicators.yml).
@@ -17,9 +17,16 @@ RATE_COLUMNS = {
         "hiv_coverage_rate", "hcv_coverage_rate", "syphilis_coverage_rate", "tb_coverage_rate", "full_coverage_rate",
     ],
     "fct_assessment_outcome_rate": [
-        "assessment_pass_rate", "early_release_proposal_rate", "extension_proposal_rate",
+        "assessment_pass_rate", "early_release_proposal_rate", "on_time_release_rate", "extension_proposal_rate",
         "community_rehab_recommendation_rate",
     ],
+    "fct_education_hours": ["plan_attainment_rate"],
+    "fct_exam_pass_rate": ["exam_pass_rate"],
+    "fct_psych_test_coverage_rate": ["psych_test_coverage_rate"],
+    "fct_fitness_attainment": ["fitness_attainment_rate"],
+    "fct_training_participation": ["training_participation_rate"],
+    "fct_safety_liuwu_rate": ["liuwu_met_rate"],
+    "fct_abstinence_rate": ["abstinence_rate", "follow_up_rate"],
 }
 
 
@@ -129,3 +136,95 @@ def test_every_indicator_points_to_an_existing_column(built, spark, settings):
             assert ind.get("note"), f"{ind['id']}: unofficial formula needs a note"
         cols = spark.table(f"gold.{ind['model']}").columns
         assert ind["column"] in cols, f"{ind['id']}: {ind['model']}.{ind['column']} missing"
+
+
+def test_census_equals_people_present_in_silver(built, spark):
+    expected = one(spark, """
+        select count(*) from silver.admission a
+        where a.is_current and a.admitted_on <= date'2026-06-01'
+          and (a.released_on is null or a.released_on > date'2026-06-01') and a.person_pk is not null""")
+    got = one(spark, "select sum(population) from gold.fct_daily_population where census_date = date'2026-06-01'")
+    assert got == expected
+
+
+def test_liuwu_follows_the_incident_register(built, spark):
+    by_month = {(r[0], r[1]): r[2] for r in spark.sql("""
+        select centre, cast(date_trunc('month', occurred_at) as date), count(*) from silver.incident
+        where is_current and incident_type in ('01', '02', '03', '04', '05', '06') group by 1, 2""").collect()}
+    assert by_month, "the generated incidents should include some 六无 incidents"
+    gold = {(r[0], r[1]): (r[2], r[3]) for r in spark.sql(
+        "select centre, month, liuwu_incidents, is_liuwu_met from gold.fct_safety_liuwu").collect()}
+    met = [k for k, (n, ok) in gold.items() if ok]
+    assert met and len(met) < len(gold), "六无 should be met in some centre-months and missed in others"
+    for key, (n, ok) in gold.items():
+        assert n == by_month.get(key, 0) and ok == (by_month.get(key, 0) == 0)
+
+
+def test_abstinence_counts_follow_the_follow_ups(built, spark):
+    relapsed_1y = one(spark, """
+        select count(distinct a.admission_id) from silver.admission a
+        join silver.post_release_followup f on f.admission_id = a.admission_id and f.is_current
+        where a.is_current and a.released_on >= a.admitted_on
+          and add_months(a.released_on, 12) <= (select max(admitted_on) from silver.admission where is_current)
+          and f.result in ('2', '5') and f.followup_date > a.released_on
+          and f.followup_date <= add_months(a.released_on, 12)""")
+    got = spark.sql("select sum(relapsed), sum(abstinent) from gold.fct_abstinence_rate where horizon_years = 1") \
+        .collect()[0]
+    assert got[0] == relapsed_1y
+    assert got[1] > 0 and relapsed_1y > 0
+
+
+def test_assessment_areas_cover_every_header(built, spark):
+    assert one(spark, "select count(*) from gold.fct_assessment_areas") == one(
+        spark, "select count(*) from silver.assessment where is_current")
+    recovery_pass = one(spark, """
+        select count(distinct r.assessment_id) from silver.assessment_recovery_items r
+        join silver.assessment h on h.assessment_id = r.assessment_id and h.is_current
+        where r.is_current and item1_body_function + item2_fitness + item3_psych + item4_relapse + item5_theory >= 60""")
+    assert one(spark, "select count(*) from gold.fct_assessment_areas where recovery_is_pass") == recovery_pass
+
+
+def test_registry_renders_the_dbt_docs_of_every_indicator_column(settings):
+    import json
+    import subprocess
+    import sys
+
+    render = settings.dbt_dir / "indicators" / "render_docs.py"
+    assert subprocess.run([sys.executable, str(render), "--check"]).returncode == 0, \
+        "dbt/models/docs/indicators.md is stale: run python dbt/indicators/render_docs.py"
+    from smartrehab.cli import dbt_parse
+
+    dbt_parse(settings)
+    manifest = json.loads((settings.dbt_dir / "target" / "manifest.json").read_text(encoding="utf-8"))
+    registry = yaml.safe_load((settings.dbt_dir / "indicators" / "indicators.yml").read_text(encoding="utf-8"))
+    for ind in registry["indicators"]:
+        col = manifest["nodes"][f"model.smartrehab.{ind['model']}"]["columns"].get(ind["column"], {})
+        assert ind["definition"] in col.get("description", ""), f"{ind['id']}: docs not from the registry"
+        assert ind["name_zh"] in col["description"]
+
+
+def test_dbt_docs_are_generated(built, settings):
+    from smartrehab.pipeline import dbt_docs
+
+    out = dbt_docs(settings)
+    from pathlib import Path
+
+    for name in ("index.html", "catalog.json", "manifest.json"):
+        assert (Path(out["docs_dir"]) / name).stat().st_size > 0
+    import json
+
+    catalog = json.loads((Path(out["docs_dir"]) / "catalog.json").read_text(encoding="utf-8"))
+    assert "model.smartrehab.fct_safety_liuwu" in catalog["nodes"]
+
+
+def test_gold_gate_passes_and_stops_on_a_rate_out_of_range(built, spark, settings):
+    from smartrehab.pipeline import quality_gate
+    from smartrehab.quality import QualityGateFailed
+
+    assert quality_gate(settings, "gold")["failed"] == 0
+    spark.sql("insert into gold.fct_exam_pass_rate select 'ZZ99', date'1999-01-01', 1, 2, 2.0")
+    try:
+        with pytest.raises(QualityGateFailed, match="fct_exam_pass_rate"):
+            quality_gate(settings, "gold")
+    finally:
+        spark.sql("delete from gold.fct_exam_pass_rate where centre = 'ZZ99'")
