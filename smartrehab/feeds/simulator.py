@@ -1490,6 +1490,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--oversize", type=int, default=0, help="number of ~10 MB oversize messages to inject")
     ap.add_argument("--incidents-per-centre-day", type=float, default=0.5)
     ap.add_argument("--silent-device-rate", type=float, default=0.02)
+    ap.add_argument("--persons", choices=("legacy", "seed"), default="legacy",
+                    help="legacy (default): the people held at the end of the legacy world, under the pseudonyms "
+                         "silver.person has; seed: stand-alone pseudonyms derived from the seed")
+    ap.add_argument("--legacy-as-of", default="2026-11-20", help="as `smartrehab generate --as-of` (default 2026-11-20)")
+    ap.add_argument("--legacy-days", type=int, default=0, help="as `smartrehab generate --days` (default 0)")
     args = ap.parse_args(argv)
     start = _parse_start(args.start)
     end = start + timedelta(minutes=round(args.hours * 60))
@@ -1497,8 +1502,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.oversize:
         flaws = FlawConfig(**{**asdict(flaws), "oversize_messages": args.oversize})
     settings = get_settings()
+    persons = None
+    if args.persons == "legacy":
+        from smartrehab.feeds.persons import legacy_persons
+
+        persons = legacy_persons(settings, date.fromisoformat(args.legacy_as_of), args.legacy_days)
     t = time.perf_counter()
-    manifest = simulate(start, end, settings=settings, flaws=flaws, feeds=args.feeds.split(","),
+    manifest = simulate(start, end, settings=settings, persons=persons, flaws=flaws, feeds=args.feeds.split(","),
                         batch_minutes=args.batch_minutes, incidents_per_centre_day=args.incidents_per_centre_day,
                         silent_device_rate=args.silent_device_rate)
     elapsed = time.perf_counter() - t
