@@ -109,7 +109,8 @@ def test_indicator_matches_hand_computed_value(example_built, spark, case):
 
 
 def test_census_that_does_not_reconcile_fails_the_build(example_built, spark, settings):
-    """A person admitted without any zone stay: present per silver, absent from the census."""
+    """A person admitted without any zone stay: present per silver, absent from the census. The example
+    allows no mismatched admission (var census_max_mismatched_share 0), so the build must fail."""
     from smartrehab.pipeline import dbt_build
 
     load_example(spark, extra={
@@ -118,7 +119,8 @@ def test_census_that_does_not_reconcile_fails_the_build(example_built, spark, se
     })
     try:
         with pytest.raises(RuntimeError, match="assert_census_reconciles_with_silver"):
-            dbt_build(settings, select="+assert_census_reconciles_with_silver", dbt_vars=DBT_VARS,
+            dbt_build(settings, select="+assert_census_reconciles_with_silver",
+                      dbt_vars={**DBT_VARS, "census_max_mismatched_share": 0},
                       target="example_target")
     finally:
         load_example(spark)

@@ -53,7 +53,12 @@ evidence as (
     select
         r.admission_id,
         r.horizon_years,
-        max(cast(f.result in ('2', '5') and f.followup_date <= r.horizon_end_on as int)) as relapsed,
+        max(
+            cast(
+                f.result in ('2', '5')
+                and (f.followup_date <= r.horizon_end_on or cast(f.milestone as int) <= 12 * r.horizon_years) as int
+            )
+        ) as relapsed,
         max(cast(f.result = '1' and f.milestone = lpad(cast(12 * r.horizon_years as string), 2, '0') as int))
             as abstinent_at_milestone
     from released as r

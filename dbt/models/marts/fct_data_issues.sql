@@ -23,6 +23,10 @@ area_items as (
     select * from {{ ref('int_assessment_area_items') }}
 ),
 
+census_checks as (
+    select * from {{ ref('int_admission_census_check') }}
+),
+
 stay_spans as (
     select
         zone_placement_id,
@@ -170,6 +174,24 @@ comprehensive_incomplete as (
     where is_comprehensive and not has_all_areas
 ),
 
+census_mismatch as (
+    select
+        'admission_census_mismatch' as issue_type,
+        'warning' as severity,
+        'int_admission_census_check' as source_model,
+        admission_id as record_key,
+        person_pk,
+        admission_id,
+        centre,
+        admitted_on as issue_date,
+        concat(
+            'Admission present ', present_days, ' days per its dates but its zone stays count ', census_days,
+            ' days in its centre and ', census_days_other_centre, ' in another (missing, shifted or foreign stays)'
+        ) as description
+    from census_checks
+    where not is_consistent
+),
+
 unioned as (
     select * from zone_overlaps
     union all
@@ -186,6 +208,8 @@ unioned as (
     select * from recovery_incomplete
     union all
     select * from comprehensive_incomplete
+    union all
+    select * from census_mismatch
 ),
 
 final as (
