@@ -17,7 +17,6 @@ import yaml
 DATA_TYPES = {"string", "integer", "decimal", "date", "datetime", "code", "id_number", "phone"}
 PII_CLASSES = {"direct", "quasi", "sensitive_health", "none"}
 FILE_FORMATS = {"csv", "fixed_width"}
-HISTORY = {"scd2", "latest"}
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,6 @@ class LegacyTable:
     silver_table: str
     grain: str
     owner: str
-    history: str
     references: dict[str, str]
     generate: dict = field(default_factory=dict)  # the synthetic generator's rows-per-entity spec
     items: tuple[Item, ...] = field(default=())
@@ -142,8 +140,6 @@ class Catalog:
                 out.append(f"{where}: version column {t.version_column} is not an item")
             if t.file_format not in FILE_FORMATS:
                 out.append(f"{where}: file format {t.file_format} not in {sorted(FILE_FORMATS)}")
-            if t.history not in HISTORY:
-                out.append(f"{where}: history {t.history} not in {sorted(HISTORY)}")
             for col, target in t.references.items():
                 ref_table, _, ref_col = target.partition(".")
                 if col not in cols:
@@ -190,7 +186,7 @@ def load_catalog(root: Path | str | None = None) -> Catalog:
             encoding=f.get("encoding", "gb18030"), file_format=f.get("format", "csv"),
             delimiter=f.get("delimiter", ","), key=tuple(t["key"]), version_column=t.get("version_column", ""),
             silver_table=t["silver_table"], grain=t.get("grain", ""), owner=t.get("owner", ""),
-            history=t.get("history", "latest"), references=dict(t.get("references") or {}),
+            references=dict(t.get("references") or {}),
             generate=dict(t.get("generate") or {}),
             items=tuple(i for i in items if i.legacy_table == name),
         )

@@ -335,8 +335,6 @@ def test_table_inventory(catalog):
     fixed = [n for n, t in catalog.tables.items() if t.file_format == "fixed_width"]
     assert 2 <= len(fixed) <= 4, fixed
     assert {t.encoding for t in catalog.tables.values()} <= {"gb18030", "gbk"}
-    scd2 = {n: t.silver_table for n, t in catalog.tables.items() if t.history == "scd2"}
-    assert scd2 == {PERSON_TABLE: "person", "ZJ_FQFQ": "zone_placement"}
     for t in catalog.tables.values():
         assert t.grain.startswith("one row per"), t.name
         assert t.owner and t.name_zh and t.name_en, t.name
