@@ -6,3 +6,6 @@ FEED_EVENTS = Asset("smartrehab://bronze/feed_events", extra={"layer": "bronze"}
 SILVER_LEGACY = Asset("smartrehab://silver/legacy", extra={"layer": "silver"})
 GOLD_MARTS = Asset("smartrehab://gold/marts", extra={"layer": "gold"})
 RELAPSE_SCORES = Asset("smartrehab://gold/relapse_risk_score", extra={"layer": "gold"})
+FEED_SILVER = Asset("smartrehab://silver/feed_events", extra={"layer": "silver"})
+FEED_UNIT_HOURLY = Asset("smartrehab://silver/feed_unit_hourly", extra={"layer": "silver"})
+FEED_ALERTS = Asset("smartrehab://audit/feed_alerts", extra={"layer": "audit"})

@@ -193,7 +193,8 @@ def _process(spark: SparkSession, settings: Settings, feeds: list[str], totals: 
     def batch(df: DataFrame, batch_id: int) -> None:
         t0 = time.monotonic()
         rows = conform(df, person_versions(spark, person_table), feeds)
-        rows = rows.withColumn("conformed_at", F.lit(datetime.now(UTC)).cast("timestamp")).persist()
+        stamp = datetime.now(UTC)
+        rows = rows.withColumn("conformed_at", F.lit(stamp).cast("timestamp")).persist()
         try:
             n = rows.count()
             if n == 0:
@@ -216,7 +217,7 @@ def _process(spark: SparkSession, settings: Settings, feeds: list[str], totals: 
         totals["new_places"] += new_places
         for k, v in matches.items():
             totals["person_match"][k] = totals["person_match"].get(k, 0) + v
-        totals["commits"].append((batch_id, time.time()))
+        totals["commits"].append((stamp, time.time()))   # conformed_at of the batch -> when it was queryable
         log.info("feeds silver batch %s: %s rows, %s inserted (%.1f s)", batch_id, n, inserted, time.monotonic() - t0)
 
     return batch

@@ -183,6 +183,7 @@ def _process(spark: SparkSession, settings: Settings, totals: dict):
         if stats["max_us"] is not None:
             totals["max_event_us"] = max(totals["max_event_us"] or 0, stats["max_us"])
         totals["batches"] += 1
+        totals["batch_seconds"] = round(totals.get("batch_seconds", 0.0) + time.monotonic() - t0, 3)
         totals["lines"] += lines
         totals["valid"] += stats["valid"]
         totals["inserted"] += inserted
