@@ -10,6 +10,7 @@ with the machine and the date.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import threading
@@ -49,8 +50,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sf", type=float, default=0.1)
     ap.add_argument("--as-of", default="2026-11-20")
+    ap.add_argument("--verbose", action="store_true", help="print one line per file loaded")
+    ap.add_argument("--generate-only", action="store_true", help="write the deliveries and stop (no JVM)")
+    ap.add_argument("--reuse", action="store_true",
+                    help="load the deliveries already in the landing zone (from --generate-only) instead of regenerating")
     args = ap.parse_args()
-    from smartrehab import services
+    from smartrehab import jars, services
     from smartrehab.catalog import load_catalog
     from smartrehab.generate.legacy import generate
     from smartrehab.settings import get_settings
@@ -58,25 +63,38 @@ def main() -> None:
     from spark_jobs.legacy import ingest
 
     s = get_settings()
+    manifests = s.landing_dir / "_generator"
+    if args.reuse:
+        days = []
+        for m in sorted(manifests.glob("legacy_*.json")):
+            doc = json.loads(m.read_text(encoding="utf-8"))
+            days.append((date.fromisoformat(doc["day"]), sum(doc["rows"].values()), len(doc["rows"])))
+        gen_s = float("nan")
+    else:
+        shutil.rmtree(s.landing_dir, ignore_errors=True)
+        t = time.time()
+        deliveries = generate(load_catalog(s.catalog_dir), s.landing_dir, args.sf, s.seed,
+                              date.fromisoformat(args.as_of), days=1, tables=s.legacy_table_list)
+        gen_s = time.time() - t
+        days = [(d.day, sum(d.rows.values()), len(d.files)) for d in deliveries]
+        print(f"generated SF{args.sf} in {gen_s:.0f} s: {[n for _, n, _ in days]} rows", flush=True)
+        if args.generate_only:
+            return
+    jars.fetch_jars(s)
     services.start_postgres(s)
     services.ensure_metastore(s)
-    shutil.rmtree(s.landing_dir, ignore_errors=True)
-    t = time.time()
-    deliveries = generate(load_catalog(s.catalog_dir), s.landing_dir, args.sf, s.seed,
-                          date.fromisoformat(args.as_of), days=1, tables=s.legacy_table_list)
-    gen_s = time.time() - t
     spark = get_spark("bench", s)
     for db in ("bronze", "silver", "quarantine", "audit"):
         for tb in spark.catalog.listTables(db):
             spark.sql(f"drop table if exists {db}.{tb.name}")
-    rows = [sum(d.rows.values()) for d in deliveries]
+    rows = [n for _, n, _ in days]
     timings = []
     with PeakRss() as mem:
-        for d in deliveries:
+        for day, _, _ in days:
             t = time.time()
-            ingest.run(spark, s, days=[d.day], log=lambda _m: None)
+            ingest.run(spark, s, days=[day], log=lambda m: print(m, flush=True) if args.verbose else None)
             timings.append(time.time() - t)
-    tables = len(deliveries[0].files)
+    tables = days[0][2]
     line = (f"| {datetime.now():%Y-%m-%d} | {machine()} | legacy SF{args.sf}, {tables} tables | "
             f"full: {rows[0]} rows in {timings[0]:.0f} s ({rows[0] / timings[0]:.0f} rows/s) | "
             f"incremental day: {rows[1]} rows in {timings[1]:.0f} s | peak RSS {mem.peak / 2**30:.2f} GiB | "

@@ -64,6 +64,9 @@ class Settings:
     seed: int = 20261128
     # Legacy tables to generate and load, comma-separated; empty means every catalog table.
     legacy_tables: str = ""
+    # Legacy files loaded side by side (threads sharing one Spark session): a small file's
+    # time is mostly commit latency, so a few more threads than cores keeps the cores busy.
+    legacy_load_threads: int = 4
     _env: dict = field(default_factory=dict, repr=False, compare=False)
 
     # ---- derived paths -------------------------------------------------------------------

@@ -40,6 +40,9 @@ def spark_conf(s: Settings) -> dict[str, str]:
         # cores that alone makes every commit take ~10 s instead of ~2 s.
         "spark.databricks.delta.snapshotPartitions": str(max(1, s.spark_shuffle_partitions // 2)),
         "spark.sql.metadataCacheTTLSeconds": "5",
+        # SCD2 merges close a few current rows per load: deletion vectors mark them instead of
+        # rewriting whole data files.
+        "spark.databricks.delta.properties.defaults.enableDeletionVectors": "true",
         # Delta's metadata-only answers to min/max on date columns throw a ClassCastException
         # (LocalDate vs java.sql.Date) on the SQL endpoint; read the data instead.
         "spark.databricks.delta.optimizeMetadataQuery.enabled": "false",

@@ -714,13 +714,26 @@ def generate(catalog: Catalog, landing: Path, scale_factor: float, seed: int, as
                                          catalog.tables[n].generate.get("per") == "assessment"))
     final_day = as_of + timedelta(days=days)
     world = simulate(catalog, scale_factor, seed, final_day)
-    all_rows: dict[str, list[dict[str, str]]] = {}
+    # Table by table, written as soon as drawn: only tables that others are drawn from (a
+    # header's rows for its child table) stay in memory, so SF1 fits in a few GiB.
+    needed = {catalog.tables[n].generate.get("parent") for n in names} - {None}
+    deliveries = [Delivery(as_of + timedelta(days=n), landing / "legacy" / f"{as_of + timedelta(days=n):%Y%m%d}",
+                           {}, [], {}) for n in range(days + 1)]
+    kept: dict[str, list[dict[str, str]]] = {}
     for name in names:
         table = catalog.tables[name]
-        all_rows[name] = core_rows(world, name) if name in CORE_TABLES else \
-            generic_rows(world, catalog, table, seed, all_rows)
-    return [_deliver(catalog, all_rows, landing, seed, as_of + timedelta(days=n), n == 0, names, rates, progress)
-            for n in range(days + 1)]
+        rows = core_rows(world, name) if name in CORE_TABLES else generic_rows(world, catalog, table, seed, kept)
+        for n, delivery in enumerate(deliveries):
+            _deliver_table(catalog, table, rows, seed, delivery, n == 0, rates, progress)
+        if name in needed:
+            kept[name] = rows
+    for d in deliveries:
+        manifest_dir = landing / "_generator"
+        manifest_dir.mkdir(parents=True, exist_ok=True)
+        (manifest_dir / f"legacy_{d.day:%Y%m%d}.json").write_text(json.dumps(
+            {"day": f"{d.day:%Y-%m-%d}", "rows": d.rows, "flaws": [asdict(f) for f in d.flaws]},
+            ensure_ascii=False, indent=1), encoding="utf-8")
+    return deliveries
 
 
 def _snapshot_filter(row: dict[str, str], table: LegacyTable, day: date, first: bool) -> bool:
@@ -732,62 +745,53 @@ def _snapshot_filter(row: dict[str, str], table: LegacyTable, day: date, first: 
     return v <= stamp if first else v == stamp
 
 
-def _deliver(catalog: Catalog, all_rows: dict[str, list[dict[str, str]]], landing: Path, seed: int, day: date,
-             first: bool, names: list[str], rates: FlawRates, progress) -> Delivery:
-    folder = landing / "legacy" / f"{day:%Y%m%d}"
+def _deliver_table(catalog: Catalog, table: LegacyTable, all_rows: list[dict[str, str]], seed: int,
+                   delivery: Delivery, first: bool, rates: FlawRates, progress) -> None:
+    """Write one table's file of one delivery (the full extract when ``first``, else that day's changes)."""
+    day, folder, name = delivery.day, delivery.folder, table.name
     folder.mkdir(parents=True, exist_ok=True)
-    rng = _rng(seed, "flaws", day)
-    flaws: list[Flaw] = []
-    files: dict[str, Path] = {}
-    counts: dict[str, int] = {}
+    rng = _rng(seed, "flaws", day, name)
+    flaws, files, counts = delivery.flaws, delivery.files, delivery.rows
     stamp = f"{day:%Y-%m-%d}"
-    for name in names:
-        table = catalog.tables[name]
-        rows = [r for r in all_rows[name] if _snapshot_filter(r, table, day, first)]
-        if first:
-            # A full extract holds each record as it stood on the day: its latest version.
-            latest: dict[str, dict[str, str]] = {}
-            for r in rows:
-                k = r[table.key[0]]
-                if k not in latest or r[table.version_column] >= latest[k][table.version_column]:
-                    latest[k] = r
-            rows = list(latest.values())
-        corrections = []
-        col = _correctable(table)
-        if not first and col is not None:
-            # Late corrections: earlier rows re-sent with a changed value and a later version time.
-            older = [r for r in all_rows[name] if r.get(table.version_column, "")[:10] < stamp]
-            k = min(len(older), max(1 if older else 0, round(len(older) * rates.correction / 50)))
-            item = table.item(col)
-            for r in rng.sample(older, k):
-                fixed = dict(r)
-                fixed[col] = _other_code(catalog, item, r[col], rng) if item.data_type == "code" \
-                    else _value(item, rng, catalog, day)
-                fixed[table.version_column] = fmt_datetime(datetime.combine(day, datetime.min.time()) + timedelta(hours=20))
-                corrections.append((fixed, col, r[col]))
-        base = rows + [c[0] for c in corrections]
-        flawed, marks = inject_flaws(table, base, rates, rng, catalog)
-        fname = file_name(table)
-        header = 1 if table.file_format == "csv" else 0
-        truncate = len(flawed) > 2 and rng.random() < rates.truncated_file
-        for idx, kind, col_, detail in marks:
-            flaws.append(Flaw(fname, idx + 1 + header, kind, col_, flawed[idx].get(table.key[0], ""), detail))
-        for fixed, col_, old in corrections:
-            flaws.append(Flaw(fname, 0, "correction", col_, fixed[table.key[0]], old))
-        if truncate:
-            flaws.append(Flaw(fname, len(flawed) + header, "truncated_file", "", flawed[-1][table.key[0]], ""))
-        path = folder / fname
-        write_file(path, render(table, flawed), table.encoding, truncate)
-        files[name] = path
-        counts[name] = len(flawed)
-        if progress:
-            progress(f"{day:%Y-%m-%d} {name}: {len(flawed)} rows")
-    manifest_dir = landing / "_generator"
-    manifest_dir.mkdir(parents=True, exist_ok=True)
-    (manifest_dir / f"legacy_{day:%Y%m%d}.json").write_text(json.dumps(
-        {"day": stamp, "rows": counts, "flaws": [asdict(f) for f in flaws]},
-        ensure_ascii=False, indent=1), encoding="utf-8")
-    return Delivery(day, folder, files, flaws, counts)
+    rows = [r for r in all_rows if _snapshot_filter(r, table, day, first)]
+    if first:
+        # A full extract holds each record as it stood on the day: its latest version.
+        latest: dict[str, dict[str, str]] = {}
+        for r in rows:
+            k = r[table.key[0]]
+            if k not in latest or r[table.version_column] >= latest[k][table.version_column]:
+                latest[k] = r
+        rows = list(latest.values())
+    corrections = []
+    col = _correctable(table)
+    if not first and col is not None:
+        # Late corrections: earlier rows re-sent with a changed value and a later version time.
+        older = [r for r in all_rows if r.get(table.version_column, "")[:10] < stamp]
+        k = min(len(older), max(1 if older else 0, round(len(older) * rates.correction / 50)))
+        item = table.item(col)
+        for r in rng.sample(older, k):
+            fixed = dict(r)
+            fixed[col] = _other_code(catalog, item, r[col], rng) if item.data_type == "code" \
+                else _value(item, rng, catalog, day)
+            fixed[table.version_column] = fmt_datetime(datetime.combine(day, datetime.min.time()) + timedelta(hours=20))
+            corrections.append((fixed, col, r[col]))
+    base = rows + [c[0] for c in corrections]
+    flawed, marks = inject_flaws(table, base, rates, rng, catalog)
+    fname = file_name(table)
+    header = 1 if table.file_format == "csv" else 0
+    truncate = len(flawed) > 2 and rng.random() < rates.truncated_file
+    for idx, kind, col_, detail in marks:
+        flaws.append(Flaw(fname, idx + 1 + header, kind, col_, flawed[idx].get(table.key[0], ""), detail))
+    for fixed, col_, old in corrections:
+        flaws.append(Flaw(fname, 0, "correction", col_, fixed[table.key[0]], old))
+    if truncate:
+        flaws.append(Flaw(fname, len(flawed) + header, "truncated_file", "", flawed[-1][table.key[0]], ""))
+    path = folder / fname
+    write_file(path, render(table, flawed), table.encoding, truncate)
+    files[name] = path
+    counts[name] = len(flawed)
+    if progress:
+        progress(f"{day:%Y-%m-%d} {name}: {len(flawed)} rows")
 
 
 def _correctable(table: LegacyTable) -> str | None:

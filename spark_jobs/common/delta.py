@@ -4,7 +4,8 @@
 idempotent: merging the same batch twice changes nothing, and a version that arrives late
 (older than the current one) is slotted into the history in its place. ``upsert`` is the plain
 keyed insert-or-update used for audit tables. ``replace_where_in`` overwrites the rows of one
-load (bronze, quarantine) so that re-running a load replaces instead of duplicating.
+load (quarantine) so that re-running a load replaces instead of duplicating; ``append_once``
+appends a batch exactly once (bronze), keyed by a transaction id.
 """
 
 from __future__ import annotations
@@ -89,6 +90,16 @@ def replace_where_in(spark: SparkSession, df: DataFrame, table: str, column: str
         df.write.format("delta").saveAsTable(table)
         return
     df.writeTo(table).overwrite(F.col(column).isin(values))
+
+
+def append_once(df: DataFrame, table: str, app_id: str) -> None:
+    """Append ``df`` unless a write with the same ``app_id`` was already committed to ``table``.
+
+    Uses Delta's idempotent-write transaction ids (``txnAppId``/``txnVersion``): a retry of the
+    same write after a crash is skipped by Delta itself, with no scan of the table.
+    """
+    (df.write.format("delta").mode("append").option("txnAppId", app_id).option("txnVersion", 1)
+     .saveAsTable(table))
 
 
 def insert_missing(spark: SparkSession, df: DataFrame, table: str, keys: list[str]) -> int:

@@ -9,13 +9,14 @@ For each delivery folder ``<landing>/legacy/<YYYYMMDD>/`` and each file in it, p
    with their rules; clear identifiers go only to ``silver.restricted_identity``;
 4. ``audit.load_reconciliation`` records, per file, source rows = accepted + quarantined.
 
-Re-running any step for the same file replaces its bronze and quarantine rows and merges the
-same silver versions again, which changes nothing.
+Re-running any step for the same file skips its bronze append (a Delta transaction id per file),
+replaces its quarantine rows and merges the same silver versions again, which changes nothing.
 """
 
 from __future__ import annotations
 
 import shutil
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from pyspark.sql import functions as F
 from smartrehab.catalog import Catalog, LegacyTable, load_catalog
 from smartrehab.checksum import file_sha256
 from smartrehab.settings import Settings
-from spark_jobs.common.delta import replace_where_in, row_hash, scd2_merge, table_exists, upsert
+from spark_jobs.common.delta import append_once, replace_where_in, row_hash, scd2_merge, table_exists, upsert
 from spark_jobs.legacy.conform import conform
 from spark_jobs.legacy.parse import FileRejected, read_rows
 
@@ -51,6 +52,7 @@ class FileResult:
     quarantined_rows: int = 0
     inserted_versions: int = 0
     message: str = ""
+    seconds: float = 0.0
 
 
 @dataclass
@@ -153,6 +155,14 @@ def _write_audit(spark: SparkSession, load_id: str, results: list[tuple[date, st
 
 def load_file(spark: SparkSession, s: Settings, catalog: Catalog, table: LegacyTable, path: Path, day: date,
               load_id: str, key: str, already: set[str]) -> tuple[str, FileResult]:
+    t0 = time.monotonic()
+    sha, res = _load_file(spark, s, catalog, table, path, day, load_id, key, already)
+    res.seconds = time.monotonic() - t0
+    return sha, res
+
+
+def _load_file(spark: SparkSession, s: Settings, catalog: Catalog, table: LegacyTable, path: Path, day: date,
+               load_id: str, key: str, already: set[str]) -> tuple[str, FileResult]:
     sha = file_sha256(path)
     name = f"{path.parent.name}/{path.name}"
     if sha in already:
@@ -165,7 +175,8 @@ def load_file(spark: SparkSession, s: Settings, catalog: Catalog, table: LegacyT
     stage_dir = s.var_dir / "staging" / load_id
     staged = spark.read.parquet(str(_stage(s, load_id, table, path, sha, rows)))
     bronze = staged.withColumn("_loaded_at", F.current_timestamp()).withColumn("_delivery_day", F.lit(day))
-    replace_where_in(spark, bronze, bronze_name(table), "_file_sha256", [sha])
+    # One append per file, ever: a retry after a crash is skipped by Delta (transaction id = file).
+    append_once(bronze, bronze_name(table), f"legacy-file-{sha}")
     parents = {}
     for col, target in table.references.items():
         ptable = catalog.table(target.split(".")[0])
@@ -179,7 +190,8 @@ def load_file(spark: SparkSession, s: Settings, catalog: Catalog, table: LegacyT
     out.quarantined.write.mode("overwrite").parquet(str(stage_dir / "quarantine" / sha))
     if out.identities is not None:
         out.identities.write.mode("overwrite").parquet(str(stage_dir / "identity" / sha))
-    n_quarantined = spark.read.parquet(str(stage_dir / "quarantine" / sha)).count()
+    # Counted from the Parquet footers just written: no second Spark job.
+    n_quarantined = _parquet_rows(stage_dir / "quarantine" / sha)
     keys = [table.item(k).silver_column for k in table.key]
     version = table.item(table.version_column).silver_column
     business = [c for c in out.accepted.columns if not c.startswith("_")]
@@ -187,6 +199,10 @@ def load_file(spark: SparkSession, s: Settings, catalog: Catalog, table: LegacyT
     n_accepted = len(rows) - n_quarantined
     out.cached.unpersist()
     return sha, FileResult(name, table.name, "loaded", len(rows), n_accepted, n_quarantined, merged["inserted"])
+
+
+def _parquet_rows(folder: Path) -> int:
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in folder.glob("*.parquet"))
 
 
 def dependency_levels(catalog: Catalog, names: list[str]) -> list[list[str]]:
@@ -202,11 +218,12 @@ def dependency_levels(catalog: Catalog, names: list[str]) -> list[list[str]]:
 
 
 def run(spark: SparkSession, s: Settings, days: list[date] | None = None, tables: list[str] | None = None,
-        log=print, workers: int = 3) -> LoadReport:
+        log=print, workers: int | None = None) -> LoadReport:
     """Load the delivery folders of ``days`` (all present when None), oldest first.
 
     Tables whose parents are loaded run side by side (``workers`` threads sharing one Spark
-    session): most of a small table's time is commit and planning overhead, not CPU.
+    session, ``legacy_load_threads`` by default): most of a small table's time is commit and
+    planning overhead, not CPU.
     """
     catalog = load_catalog(s.catalog_dir)
     key = s.secret("pseudonym_key")
@@ -231,7 +248,7 @@ def run(spark: SparkSession, s: Settings, days: list[date] | None = None, tables
                     if path.exists():
                         known.add(path.name)
                         jobs.append((table, path))
-            with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            with ThreadPoolExecutor(max_workers=max(1, workers or s.legacy_load_threads)) as pool:
                 futures = [pool.submit(load_file, spark, s, catalog, t, p, day, load_id, key, already) for t, p in jobs]
                 for fut in futures:
                     sha, res = fut.result()
@@ -240,7 +257,7 @@ def run(spark: SparkSession, s: Settings, days: list[date] | None = None, tables
                     if res.status == "loaded":
                         already.add(sha)
                     log(f"{day:%Y-%m-%d} {res.table}: {res.status} source={res.source_rows} "
-                        f"accepted={res.accepted_rows} quarantined={res.quarantined_rows}"
+                        f"accepted={res.accepted_rows} quarantined={res.quarantined_rows} in {res.seconds:.1f} s"
                         + (f" ({res.message})" if res.message else ""))
         for p in sorted(folder.iterdir()):
             if p.is_file() and not p.name.startswith((".", "_")) and p.name not in known:

@@ -96,7 +96,9 @@ def read_rows(path: Path, table: LegacyTable) -> list[RawRow]:
                 pos += w
             rows.append(RawRow(n, tuple(values), digest))
             continue
-        parsed = next(csv.reader(io.StringIO(text), delimiter=table.delimiter))
+        # Most lines hold no quote: a plain split is the same parse, several times faster.
+        parsed = (text.split(table.delimiter) if '"' not in text
+                  else next(csv.reader(io.StringIO(text), delimiter=table.delimiter)))
         if len(parsed) != ncols:
             rows.append(RawRow(n, None, digest, "column_count", text))
             continue

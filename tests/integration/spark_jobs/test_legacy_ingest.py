@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
 import pytest
 from pyspark.sql import functions as F
@@ -137,3 +138,25 @@ def test_direct_identifiers_leave_silver_only_as_pseudonyms(legacy_loaded, spark
     # The person pseudonym is the same in every table (it joins).
     orphans = spark.table("silver.admission").join(spark.table("silver.person"), "person_pk", "left_anti").count()
     assert orphans == 0
+
+
+def test_retry_of_a_file_after_a_crash_changes_nothing(legacy_loaded, spark, settings):
+    """A run that died after writing a file's bronze rows but before registering it: loading the
+    file again must not append its bronze rows twice nor add silver versions."""
+    deliveries, _ = legacy_loaded
+    catalog = load_catalog(settings.catalog_dir)
+    first = deliveries[0]
+    table = catalog.table("ZJ_RSDJ")
+    path = first.files["ZJ_RSDJ"]
+    bronze = ingest.bronze_name(table)
+
+    def counts():
+        return (spark.table(bronze).count(), spark.table("silver.admission").count())
+
+    before = counts()
+    _, res = ingest.load_file(spark, settings, catalog, table, path, first.day, "Lretry", settings.secret("pseudonym_key"),
+                              already=set())
+    assert res.status == "loaded" and res.source_rows == first.rows["ZJ_RSDJ"]
+    assert res.inserted_versions == 0
+    assert counts() == before
+    shutil.rmtree(settings.var_dir / "staging" / "Lretry", ignore_errors=True)
