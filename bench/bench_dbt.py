@@ -11,42 +11,16 @@ and its children, the Spark JVM included, sampled every 0.5 s). Appends a row to
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import threading
 import time
 from datetime import date, datetime
 
-from measure import TreeSampler, append_result, machine
+from measure import PeakRss, append_result, machine
 
 # The legacy tables behind the dbt sources (dbt/models/staging/_silver__sources.yml).
 DBT_LEGACY_TABLES = ["ZJ_RYJBXX", "ZJ_RSDJ", "ZJ_FQFQ", "ZD_PGJL", "ZD_SLTD", "ZD_SXKF", "ZD_XWBX", "ZD_SHHJ",
                      "YL_CRBS", "YL_WZJY", "XL_SCL90", "XL_WJGY", "YD_TZCS", "YD_XLJL", "JY_XSHZ", "JY_KSCJ",
                      "AQ_SJDJ", "SY_HFJL"]
-
-
-class PeakRss:
-    def __init__(self):
-        self._sampler = TreeSampler(os.getpid())
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
-
-    @property
-    def peak(self) -> int:
-        return self._sampler.peak
-
-    def _run(self):
-        while not self._stop.is_set():
-            self._sampler.sample()
-            time.sleep(0.5)
-
-    def __enter__(self):
-        self._t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._t.join()
 
 
 def main() -> None:

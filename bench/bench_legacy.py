@@ -11,39 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import threading
 import time
 from datetime import date, datetime
 
-from measure import TreeSampler, append_result, machine
-
-
-class PeakRss:
-    """Peak summed RSS of this process and its children (the Spark JVM), sampled every 0.5 s."""
-
-    def __init__(self):
-        self._sampler = TreeSampler(os.getpid())
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
-
-    @property
-    def peak(self) -> int:
-        return self._sampler.peak
-
-    def _run(self):
-        while not self._stop.is_set():
-            self._sampler.sample()
-            time.sleep(0.5)
-
-    def __enter__(self):
-        self._t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._t.join()
+from measure import PeakRss, append_result, machine
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ import os
 import platform
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -85,6 +86,33 @@ class TreeSampler:
                 total += rss
         self.peak = max(self.peak, total)
         return total
+
+
+class PeakRss:
+    """Context manager: peak summed RSS of this process and its children (a Spark JVM, dbt), sampled
+    every half second in a background thread."""
+
+    def __init__(self):
+        self._sampler = TreeSampler(os.getpid())
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    @property
+    def peak(self) -> int:
+        return self._sampler.peak
+
+    def _run(self):
+        while not self._stop.is_set():
+            self._sampler.sample()
+            time.sleep(0.5)
+
+    def __enter__(self):
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._t.join()
 
 
 def main() -> int:
