@@ -83,6 +83,26 @@ def throughput(spark, bs, hours: float, max_files: int) -> dict:
             "silver_s": sil["seconds"], "silver_ev_s": round(sil["rows"] / sil["seconds"]) if sil["seconds"] else None}
 
 
+def arrow_schema(feed: str):
+    """The feed's event schema (all versions' payload fields) as pyarrow types, for read_json."""
+    import pyarrow as pa
+
+    from smartrehab.feeds.contracts import spark_fields
+
+    types = {"string": pa.string(), "int": pa.int32(), "bigint": pa.int64(), "double": pa.float64(),
+             "boolean": pa.bool_(), "timestamp": pa.timestamp("us", tz="UTC"), "date": pa.date32()}
+    top: dict[str, object] = {}
+    nested: dict[str, list] = {}
+    for name, t in spark_fields(feed).items():
+        if "." in name:
+            parent, child = name.split(".", 1)
+            nested.setdefault(parent, []).append(pa.field(child, types[t]))
+            top.setdefault(parent, None)
+        else:
+            top[name] = types[t]
+    return pa.schema([pa.field(n, t if t is not None else pa.struct(nested[n])) for n, t in top.items()])
+
+
 def plain_writer(bs, files: list[Path]) -> dict:
     import pyarrow.json as pj
     from deltalake import write_deltalake
@@ -95,8 +115,9 @@ def plain_writer(bs, files: list[Path]) -> dict:
     t = time.monotonic()
     n = 0
     for feed, paths in by_feed.items():
+        opts = pj.ParseOptions(explicit_schema=arrow_schema(feed))
         for p in paths:
-            table = pj.read_json(p)
+            table = pj.read_json(p, parse_options=opts)
             n += table.num_rows
             write_deltalake(str(out / feed), table, mode="append")
     s = time.monotonic() - t
