@@ -51,7 +51,7 @@ def _dbt(s: Settings, command: str, extra: list[str], target: str = "target") ->
     from dbt.cli.main import dbtRunner
 
     get_spark("dbt", s)
-    args = [command, "--project-dir", str(s.dbt_dir), "--profiles-dir", str(s.dbt_dir),
+    args = [*command.split(), "--project-dir", str(s.dbt_dir), "--profiles-dir", str(s.dbt_dir),
             "--target-path", str(s.var_dir / "dbt" / target), "--log-path", str(s.var_dir / "dbt" / "logs"), *extra]
     return dbtRunner().invoke(args)
 
@@ -82,7 +82,7 @@ def dbt_build(s: Settings, select: str | None = None, log=print, dbt_vars: dict 
 
 def dbt_docs(s: Settings, log=print) -> dict:
     """``dbt docs generate``: index.html, catalog.json and manifest.json under var/dbt/docs."""
-    res = _dbt(s, "docs", ["generate"], "docs")
+    res = _dbt(s, "docs generate", [], "docs")
     if not res.success:
         raise RuntimeError(f"dbt docs generate failed: {res.exception or 'see var/dbt/logs/dbt.log'}")
     out = s.var_dir / "dbt" / "docs"

@@ -18,7 +18,7 @@ def gold_dag(settings):
     dbt_parse(settings)  # the manifest Cosmos renders from must include the current models and tests
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(settings.repo_root / "dags" / "gold_build.py"), include_examples=False)
+    bag = DagBag(dag_folder=str(settings.repo_root / "dags" / "gold_build.py"))
     assert bag.import_errors == {}
     return bag.dags["gold_build"]
 
