@@ -53,7 +53,10 @@ def gold_build():
                                      profiles_yml_filepath=DBT_DIR / "profiles.yml"),
         execution_config=ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER),
         # One task per model running `dbt build` on it: the model, then its data and unit tests.
-        render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.BUILD),
+        # A test over several models (relationships, census reconciliation) gets a task of its
+        # own after all of them; inside one model's task it would run before its other parents exist.
+        render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.BUILD,
+                                   should_detach_multiple_parents_tests=True),
         operator_args={"install_deps": False},
     )
 
