@@ -34,6 +34,7 @@ from smartrehab.feeds.monitoring import Thresholds, load_thresholds
 from smartrehab.settings import Settings
 from spark_jobs.common.delta import merge_changed, table_exists
 from spark_jobs.feeds.silver import PATROL_PLAN, SILVER
+from spark_jobs.feeds.stream import run_until_done
 
 log = logging.getLogger(__name__)
 
@@ -187,12 +188,6 @@ def run(spark: SparkSession, settings: Settings, thresholds: Thresholds | None =
     query = (spark.readStream.format("delta").option("skipChangeCommits", "true").table(SILVER)
              .writeStream.queryName("feeds_hourly").option("checkpointLocation", str(checkpoint_dir(settings)))
              .foreachBatch(batch).trigger(availableNow=True).start())
-    try:
-        query.awaitTermination()
-    finally:
-        if query.isActive:
-            query.stop()
-    if query.exception() is not None:
-        raise RuntimeError(f"feeds hourly stream failed: {query.exception()}")
+    run_until_done(query, "feeds hourly stream")
     totals["seconds"] = round(time.monotonic() - t0, 2)
     return totals

@@ -39,6 +39,7 @@ from pyspark.sql import functions as F
 
 from smartrehab.settings import Settings
 from spark_jobs.common.delta import insert_missing, merge_changed, table_exists
+from spark_jobs.feeds.stream import run_until_done
 
 log = logging.getLogger(__name__)
 
@@ -254,13 +255,7 @@ def run(spark: SparkSession, settings: Settings, person_table: str = PERSON) -> 
     totals = new_totals()
     totals["plan_inserted"] = load_patrol_plan(spark, settings)
     query = start(spark, settings, totals, person_table=person_table)
-    try:
-        query.awaitTermination()
-    finally:
-        if query.isActive:
-            query.stop()
-    if query.exception() is not None:
-        raise RuntimeError(f"feeds silver stream failed: {query.exception()}")
+    run_until_done(query, "feeds silver stream")
     totals["re_resolved"] = resolve_pending(spark, person_table)
     totals.pop("commits")
     totals["seconds"] = round(time.monotonic() - t0, 2)

@@ -82,6 +82,21 @@ def ensure_tables(spark: SparkSession) -> None:
     spark.sql(f"CREATE TABLE IF NOT EXISTS {QUARANTINE} ({QUARANTINE_DDL}) USING delta")
 
 
+def run_until_done(query, what: str, timeout_s: float | None = None) -> None:
+    """Wait for a started streaming query (until it ends, or ``timeout_s``), stop it, and raise
+    if it failed: the one way every feed stream is run to completion."""
+    try:
+        if timeout_s is None:
+            query.awaitTermination()
+        else:
+            query.awaitTermination(timeout_s)
+    finally:
+        if query.isActive:
+            query.stop()
+    if query.exception() is not None:
+        raise RuntimeError(f"{what} failed: {query.exception()}")
+
+
 def checkpoint_dir(settings: Settings, feeds: list[str]) -> Path:
     from smartrehab.feeds.contracts import feed_names
 
@@ -228,16 +243,7 @@ def run(spark: SparkSession, settings: Settings, available_now: bool = True, fee
     writer = writer.trigger(availableNow=True) if available_now else writer.trigger(processingTime=processing_time)
     t0 = time.monotonic()
     query = writer.start()
-    try:
-        if available_now or timeout_s is None:
-            query.awaitTermination()
-        else:
-            query.awaitTermination(timeout_s)
-    finally:
-        if query.isActive:
-            query.stop()
-    if query.exception() is not None:
-        raise RuntimeError(f"feeds stream failed: {query.exception()}")
+    run_until_done(query, "feeds stream", None if available_now else timeout_s)
     totals.pop("max_event_us")
     totals["duplicates_skipped"] = totals["valid"] - totals["inserted"]
     totals["seconds"] = round(time.monotonic() - t0, 2)
