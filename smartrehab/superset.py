@@ -111,13 +111,16 @@ def build_bundle(s: Settings) -> Path:
 def import_bundle(s: Settings, *, update_existing: bool = False, log=print) -> Path:
     """Import the bundle; running it again changes nothing but the dashboard itself.
 
-    ``superset import-dashboards`` creates the database, datasets and charts that do not exist
-    yet and replaces the dashboard, but leaves existing charts, datasets and the database as
-    they are. ``update_existing=True`` then pushes the files over those too through the REST
-    assets import (needs the running server).
+    ``superset import-datasources`` imports every dataset (also those no chart uses yet) and
+    overwrites existing ones, so the metrics generated from the indicator registry are always
+    current; ``superset import-dashboards`` then creates the charts that do not exist yet and
+    replaces the dashboard, but leaves existing charts and the database as they are.
+    ``update_existing=True`` then pushes the files over those too through the REST assets import
+    (needs the running server).
     """
     bundle = build_bundle(s)
     services.init_superset(s, log)  # a no-op once Superset's metadata database exists
+    services.superset_cli(s, "import-datasources", "-p", str(bundle), "-u", s.superset_admin)
     services.superset_cli(s, "import-dashboards", "-p", str(bundle), "-u", s.superset_admin)
     log(f"superset: imported {bundle.name}")
     if update_existing:

@@ -148,7 +148,7 @@ def test_population_chart_matches_gold_table(imported, gold_population):
     rows = result["data"]
     assert len(rows) == days * len(ZONE_LABELS)  # one point per day and zone
     assert {r["zone_label"] for r in rows} == ZONE_LABELS
-    assert sum(r["population_sum"] for r in rows) == expected_sum
+    assert sum(r["census_daily"] for r in rows) == expected_sum
 
 
 @pytest.mark.services
@@ -161,7 +161,7 @@ def test_current_population_is_latest_day(imported, gold_population):
         f"select census_date, sum(population) from {GOLD_TABLE} group by census_date order by census_date desc limit 1")
     rows = chart_rows(imported, "current_population")["data"]
     last = max(rows, key=lambda r: r["census_date"])
-    assert last["population_sum"] == latest
+    assert last["census_daily"] == latest
 
 
 @pytest.mark.services
@@ -172,3 +172,20 @@ def test_sql_endpoint_lists_gold_tables(imported):
     names = {t["value"] for t in tables}
     assert "fct_daily_population" in names
     assert "gold" not in names
+
+
+@pytest.mark.services
+def test_every_registry_indicator_is_a_described_superset_metric(imported):
+    """The import brings in every generated dataset (also those no chart uses yet) with the registry's
+    metric names, expressions and descriptions."""
+    settings = get_settings()
+    registry = yaml.safe_load((settings.dbt_dir / "indicators" / "indicators.yml").read_text(encoding="utf-8"))
+    ids = {d["table_name"]: d["id"] for d in imported.datasets() if d.get("schema") == "gold"}
+    for ind in registry["indicators"]:
+        assert ind["model"] in ids, f"dataset gold.{ind['model']} was not imported"
+        detail = imported.get(f"/api/v1/dataset/{ids[ind['model']]}")["result"]
+        metric = next((m for m in detail["metrics"] if m["metric_name"] == ind["id"]), None)
+        assert metric is not None, f"{ind['model']} has no metric {ind['id']}"
+        assert metric["expression"] == ind["superset_metric"]
+        assert ind["definition"] in metric["description"]
+        assert metric["verbose_name"] == f"{ind['name_zh']} / {ind['name_en']}"
