@@ -40,6 +40,7 @@ final as (
         sum(cast(is_pre_expiry and is_extension_proposal as int)) as extension_proposals,
         {{ safe_rate('sum(cast(is_pre_expiry and is_extension_proposal as int))',
                      'sum(cast(is_pre_expiry as int))') }} as extension_proposal_rate,
+        sum(cast(is_comprehensive as int)) as all_comprehensive_assessments,
         sum(cast(is_comprehensive and is_community_rehab_recommendation as int)) as community_rehab_recommendations,
         {{ safe_rate('sum(cast(is_comprehensive and is_community_rehab_recommendation as int))',
                      'sum(cast(is_comprehensive as int))') }} as community_rehab_recommendation_rate
