@@ -25,6 +25,10 @@ def main() -> None:
     ap.add_argument("--verbose", action="store_true", help="print one line per file loaded")
     ap.add_argument("--incremental-only", action="store_true",
                     help="with --reuse: keep the lake (full extract loaded by an earlier run) and time the later days only")
+    ap.add_argument("--restore-before", metavar="TIMESTAMP",
+                    help="with --incremental-only: first put every bronze/silver/quarantine/audit table back to its last "
+                         "version committed before TIMESTAMP (session time zone), e.g. the end of the full load, so the "
+                         "same incremental day can be timed again")
     ap.add_argument("--generate-only", action="store_true", help="write the deliveries and stop (no JVM)")
     ap.add_argument("--reuse", action="store_true",
                     help="load the deliveries already in the landing zone (from --generate-only) instead of regenerating")
@@ -62,6 +66,8 @@ def main() -> None:
         for db in ("bronze", "silver", "quarantine", "audit"):
             for tb in spark.catalog.listTables(db):
                 spark.sql(f"drop table if exists {db}.{tb.name}")
+    if args.restore_before:
+        restore_before(spark, args.restore_before)
     rows = [n for _, n, _ in days]
     timings = []
     with PeakRss() as mem:
@@ -80,6 +86,22 @@ def main() -> None:
             f"generation {gen_s:.0f} s |\n")
     append_result(line)
     print(line)
+
+
+def restore_before(spark, when: str) -> None:
+    """RESTORE every layer table to its last version committed before ``when``; drop tables made after it."""
+    for db in ("bronze", "silver", "quarantine", "audit"):
+        for tb in spark.catalog.listTables(db):
+            name = f"{db}.{tb.name}"
+            hist = spark.sql(f"describe history {name}").where(f"timestamp < timestamp'{when}'")
+            before = hist.agg({"version": "max"}).first()[0]
+            current = spark.sql(f"describe history {name} limit 1").first()["version"]
+            if before is None:
+                spark.sql(f"drop table {name}")
+                print(f"restore: dropped {name} (made after {when})", flush=True)
+            elif current != before:
+                spark.sql(f"restore table {name} to version as of {before}")
+                print(f"restore: {name} back to version {before} (was {current})", flush=True)
 
 
 if __name__ == "__main__":

@@ -40,21 +40,33 @@ def scd2_merge(spark: SparkSession, batch: DataFrame, table: str, keys: list[str
     w = Window.partitionBy(*keys).orderBy(F.col("valid_from").asc(), F.col("_row_hash").asc())
     if not table_exists(spark, table):
         # First load: the chain is computed on the batch alone and written in one commit.
-        first = (with_scd.withColumn("valid_to", F.lead("valid_from").over(w))
-                 .withColumn("is_current", F.col("valid_to").isNull()))
-        first.write.format("delta").saveAsTable(table)
+        _chain(with_scd, w).write.format("delta").saveAsTable(table)
         return {"inserted": _last_commit_rows(spark, table), "updated": 0}
-    target = spark.table(table)
+    cols = spark.table(table).columns
     match = [*keys, "valid_from", "_row_hash"]
-    new = with_scd.join(target.select(*match), on=match, how="left_anti")
-    # Re-chain every version of the touched keys: existing ones plus the new ones.
-    touched = new.select(*keys).distinct()
-    existing = target.join(touched, on=keys, how="left_semi")
-    cols = target.columns
-    both = existing.select(*cols).unionByName(new.select(*cols))
-    chained = (both.withColumn("valid_to", F.lead("valid_from").over(w))
-               .withColumn("is_current", F.col("valid_to").isNull()))
-    cond = " and ".join(f"t.`{c}` <=> s.`{c}`" for c in match)
+    # The batch's key values as literals when there are few (an incremental day): Delta then skips
+    # every file whose min/max statistics cannot hold them, both when reading the existing versions
+    # and in the MERGE itself. A full load has too many keys for that and reads the whole table.
+    few = _few_key_values(with_scd, keys[0])
+    if few == []:
+        return {"inserted": 0, "updated": 0}  # an empty batch: no commit at all
+    target = spark.table(table)
+    if few is not None:
+        target = target.where(F.col(keys[0]).isin(few))
+    # One read of the target: every stored version of the batch's keys. Re-chaining them together with
+    # the batch (a version already stored appears in both; dropDuplicates keeps one) gives each version
+    # its valid_to; the MERGE updates only versions whose valid_to / is_current changed.
+    existing = target.join(with_scd.select(*keys).distinct(), on=keys, how="left_semi")
+    if few is not None and existing.isEmpty():
+        # Only keys the table has never seen (most of an incremental day): no version to re-chain,
+        # so a plain append (about a second) instead of a MERGE (two to four).
+        _chain(with_scd, w).select(*cols).write.format("delta").mode("append").saveAsTable(table)
+        return {"inserted": _last_commit_rows(spark, table), "updated": 0}
+    both = existing.select(*cols).unionByName(with_scd.select(*cols)).dropDuplicates(match)
+    chained = _chain(both, w)
+    cond = F.expr(" and ".join(f"t.`{c}` <=> s.`{c}`" for c in match))
+    if few is not None:
+        cond = cond & F.col(f"t.`{keys[0]}`").isin(few)
     metrics = (DeltaTable.forName(spark, table).alias("t")
                .merge(chained.alias("s"), cond)
                .whenMatchedUpdate(condition="not (t.valid_to <=> s.valid_to) or t.is_current <> s.is_current",
@@ -63,6 +75,24 @@ def scd2_merge(spark: SparkSession, batch: DataFrame, table: str, keys: list[str
                .execute()).first()
     inserted = int(metrics["num_inserted_rows"]) if metrics is not None else 0
     return {"inserted": inserted, "updated": int(metrics["num_updated_rows"]) if metrics is not None else 0}
+
+
+PRUNE_MAX_KEYS = 2000
+
+
+def _chain(df: DataFrame, w) -> DataFrame:
+    """Each version is valid until the next version of its key; the last one is current."""
+    return (df.withColumn("valid_to", F.lead("valid_from").over(w))
+            .withColumn("is_current", F.col("valid_to").isNull()))
+
+
+def _few_key_values(batch: DataFrame, key: str) -> list | None:
+    """The batch's distinct values of ``key``, or None when there are more than PRUNE_MAX_KEYS
+    (or a null among them)."""
+    values = [r[0] for r in batch.select(key).distinct().limit(PRUNE_MAX_KEYS + 1).collect()]
+    if len(values) > PRUNE_MAX_KEYS or any(v is None for v in values):
+        return None
+    return values
 
 
 def _last_commit_rows(spark: SparkSession, table: str) -> int:

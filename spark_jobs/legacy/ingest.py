@@ -18,7 +18,7 @@ from __future__ import annotations
 import shutil
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -205,16 +205,36 @@ def _parquet_rows(folder: Path) -> int:
     return sum(pq.ParquetFile(f).metadata.num_rows for f in folder.glob("*.parquet"))
 
 
-def dependency_levels(catalog: Catalog, names: list[str]) -> list[list[str]]:
-    """Tables grouped so that every table's parents sit in an earlier group."""
-    level: dict[str, int] = {}
-    for name in table_order(catalog):
-        parents = {r.split(".")[0] for r in catalog.table(name).references.values()} - {name}
-        level[name] = 1 + max((level[p] for p in parents), default=-1)
-    groups: dict[int, list[str]] = {}
-    for n in names:
-        groups.setdefault(level[n], []).append(n)
-    return [groups[k] for k in sorted(groups)]
+def _parents(catalog: Catalog, name: str) -> set[str]:
+    return {r.split(".")[0] for r in catalog.table(name).references.values()} - {name}
+
+
+def _load_day(spark: SparkSession, s: Settings, catalog: Catalog, jobs: list[tuple[LegacyTable, Path]],
+              day: date, load_id: str, key: str, already: set[str], workers: int, done_cb) -> None:
+    """Load one day's files on ``workers`` threads, each table as soon as its parents of the same day are in
+    silver (the orphan check reads them), the biggest files first: a long file starts early instead of
+    holding back a whole level of the reference graph. One file of a table at a time."""
+    waiting = sorted(jobs, key=lambda j: -j[1].stat().st_size)
+    pending_tables = {t.name for t, _ in jobs}
+    running: dict = {}
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        while waiting or running:
+            busy = set(running.values())
+            for job in list(waiting):
+                table, path = job
+                if len(running) >= workers or table.name in busy or _parents(catalog, table.name) & pending_tables:
+                    continue
+                waiting.remove(job)
+                busy.add(table.name)
+                running[pool.submit(load_file, spark, s, catalog, table, path, day, load_id, key, already)] = table.name
+            if not running:
+                raise ValueError(f"files {[p.name for _, p in waiting]} wait for parents that never load")
+            complete, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in complete:
+                name = running.pop(fut)
+                done_cb(*fut.result())
+                if not any(t.name == name for t, _ in waiting):
+                    pending_tables.discard(name)
 
 
 def run(spark: SparkSession, s: Settings, days: list[date] | None = None, tables: list[str] | None = None,
@@ -223,7 +243,7 @@ def run(spark: SparkSession, s: Settings, days: list[date] | None = None, tables
 
     Tables whose parents are loaded run side by side (``workers`` threads sharing one Spark
     session, ``legacy_load_threads`` by default): most of a small table's time is commit and
-    planning overhead, not CPU.
+    planning overhead, not CPU. See ``_load_day`` for the order.
     """
     catalog = load_catalog(s.catalog_dir)
     key = s.secret("pseudonym_key")
@@ -238,27 +258,20 @@ def run(spark: SparkSession, s: Settings, days: list[date] | None = None, tables
         folder = s.landing_dir / "legacy" / f"{day:%Y%m%d}"
         if not folder.is_dir():
             raise FileNotFoundError(f"no delivery folder {folder}")
-        known = set()
-        for group in dependency_levels(catalog, names):
-            jobs = []
-            for name in group:
-                table = catalog.table(name)
-                for ext in ("csv", "txt"):
-                    path = folder / f"{name}.{ext}"
-                    if path.exists():
-                        known.add(path.name)
-                        jobs.append((table, path))
-            with ThreadPoolExecutor(max_workers=max(1, workers or s.legacy_load_threads)) as pool:
-                futures = [pool.submit(load_file, spark, s, catalog, t, p, day, load_id, key, already) for t, p in jobs]
-                for fut in futures:
-                    sha, res = fut.result()
-                    results.append((day, sha, res))
-                    report.files.append(res)
-                    if res.status == "loaded":
-                        already.add(sha)
-                    log(f"{day:%Y-%m-%d} {res.table}: {res.status} source={res.source_rows} "
-                        f"accepted={res.accepted_rows} quarantined={res.quarantined_rows} in {res.seconds:.1f} s"
-                        + (f" ({res.message})" if res.message else ""))
+        jobs = [(catalog.table(name), folder / f"{name}.{ext}") for name in names for ext in ("csv", "txt")
+                if (folder / f"{name}.{ext}").exists()]
+        known = {p.name for _, p in jobs}
+
+        def done(sha: str, res: FileResult, day: date = day) -> None:
+            results.append((day, sha, res))
+            report.files.append(res)
+            if res.status == "loaded":
+                already.add(sha)
+            log(f"{day:%Y-%m-%d} {res.table}: {res.status} source={res.source_rows} "
+                f"accepted={res.accepted_rows} quarantined={res.quarantined_rows} in {res.seconds:.1f} s"
+                + (f" ({res.message})" if res.message else ""))
+
+        _load_day(spark, s, catalog, jobs, day, load_id, key, already, workers or s.legacy_load_threads, done)
         for p in sorted(folder.iterdir()):
             if p.is_file() and not p.name.startswith((".", "_")) and p.name not in known:
                 log(f"{day:%Y-%m-%d} {p.name}: not in the catalog, left untouched (add it to catalog/tables.yaml)")

@@ -1,0 +1,118 @@
+"""scd2_merge, the one SCD2 helper: first load, new keys (append), new and late versions (MERGE), replays."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+pytestmark = pytest.mark.spark
+
+TABLE = "silver.scd2_helper_test"
+
+
+def ts(day: int) -> datetime:
+    return datetime(2026, 3, day, 8, 0, 0)
+
+
+@pytest.fixture()
+def merge(spark):
+    from spark_jobs.common.delta import row_hash, scd2_merge
+
+    spark.sql(f"drop table if exists {TABLE}")
+
+    def run(rows: list[tuple], keys=("k",)) -> dict:
+        df = spark.createDataFrame(rows, "k string, sub string, v string, updated_at timestamp")
+        return scd2_merge(spark, row_hash(df, ["k", "sub", "v", "updated_at"]), TABLE, list(keys), "updated_at")
+
+    yield run
+    spark.sql(f"drop table if exists {TABLE}")
+
+
+def state(spark) -> list[tuple]:
+    return sorted((r.k, r.sub, r.v, r.valid_from, r.valid_to, r.is_current)
+                  for r in spark.table(TABLE).collect())
+
+
+def last_operation(spark) -> str:
+    return spark.sql(f"describe history {TABLE} limit 1").first()["operation"]
+
+
+def test_new_keys_are_appended_and_chained_within_the_batch(spark, merge):
+    merge([("a", "-", "1", ts(1))])
+    got = merge([("b", "-", "1", ts(2)), ("b", "-", "2", ts(3))])
+    assert got == {"inserted": 2, "updated": 0}
+    assert last_operation(spark) == "WRITE"  # no MERGE needed: b was never seen
+    assert state(spark) == [
+        ("a", "-", "1", ts(1), None, True),
+        ("b", "-", "1", ts(2), ts(3), False),
+        ("b", "-", "2", ts(3), None, True),
+    ]
+
+
+def test_a_new_version_closes_the_current_one(spark, merge):
+    merge([("a", "-", "1", ts(1)), ("c", "-", "1", ts(1))])
+    got = merge([("a", "-", "2", ts(5))])
+    assert got == {"inserted": 1, "updated": 1}
+    assert last_operation(spark) == "MERGE"
+    assert state(spark) == [
+        ("a", "-", "1", ts(1), ts(5), False),
+        ("a", "-", "2", ts(5), None, True),
+        ("c", "-", "1", ts(1), None, True),
+    ]
+
+
+def test_a_late_version_is_slotted_into_the_history(spark, merge):
+    merge([("a", "-", "1", ts(1)), ("a", "-", "3", ts(9))])
+    got = merge([("a", "-", "2", ts(4))])
+    assert got == {"inserted": 1, "updated": 1}  # only version 1's valid_to moves
+    assert state(spark) == [
+        ("a", "-", "1", ts(1), ts(4), False),
+        ("a", "-", "2", ts(4), ts(9), False),
+        ("a", "-", "3", ts(9), None, True),
+    ]
+
+
+def test_replaying_a_batch_changes_nothing(spark, merge):
+    batch = [("a", "-", "1", ts(1)), ("a", "-", "2", ts(2)), ("b", "-", "1", ts(2))]
+    merge(batch)
+    merge([("a", "-", "3", ts(3))])
+    before = state(spark)
+    assert merge(batch) == {"inserted": 0, "updated": 0}
+    assert merge([("a", "-", "3", ts(3))]) == {"inserted": 0, "updated": 0}
+    assert state(spark) == before
+
+
+def test_an_empty_batch_commits_nothing(spark, merge):
+    merge([("a", "-", "1", ts(1))])
+    version = spark.sql(f"describe history {TABLE} limit 1").first()["version"]
+    assert merge([]) == {"inserted": 0, "updated": 0}
+    assert spark.sql(f"describe history {TABLE} limit 1").first()["version"] == version
+
+
+def test_composite_keys_leave_sibling_rows_alone(spark, merge):
+    """Pruning uses the first key column only: rows sharing it under another second key keep their chain."""
+    keys = ("k", "sub")
+    merge([("a", "x", "1", ts(1)), ("a", "y", "1", ts(1))], keys)
+    merge([("a", "x", "2", ts(3))], keys)
+    assert state(spark) == [
+        ("a", "x", "1", ts(1), ts(3), False),
+        ("a", "x", "2", ts(3), None, True),
+        ("a", "y", "1", ts(1), None, True),
+    ]
+
+
+def test_large_batches_take_the_full_table_path_with_the_same_result(spark, merge, monkeypatch):
+    import spark_jobs.common.delta as delta
+
+    first = [("a", "-", "1", ts(1)), ("a", "-", "3", ts(9)), ("b", "-", "1", ts(1))]
+    later = [("a", "-", "2", ts(4)), ("b", "-", "2", ts(6)), ("d", "-", "1", ts(6))]
+    merge(first)
+    merge(later)
+    pruned = state(spark)
+    monkeypatch.setattr(delta, "PRUNE_MAX_KEYS", 1)  # 3 keys > 1: no literal pruning, no append shortcut
+    spark.sql(f"drop table {TABLE}")
+    merge(first)
+    assert merge(later) == {"inserted": 3, "updated": 2}
+    assert last_operation(spark) == "MERGE"
+    assert state(spark) == pruned
