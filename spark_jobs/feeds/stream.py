@@ -91,10 +91,32 @@ def run_until_done(query, what: str, timeout_s: float | None = None) -> None:
         else:
             query.awaitTermination(timeout_s)
     finally:
-        if query.isActive:
-            query.stop()
+        stop_between_batches(query)
     if query.exception() is not None:
         raise RuntimeError(f"{what} failed: {query.exception()}")
+
+
+def stop_between_batches(query, wait_s: float = 300.0) -> None:
+    """Stop a streaming query once its running micro-batch (if any) has committed.
+
+    Stopping in the middle of a ``foreachBatch`` interrupts the Python call, and Spark 4's check of whether
+    the resulting error is an interruption runs a regular expression over its (very long) message, which
+    overflows the stack and kills the query thread noisily. The interrupted batch would be replayed
+    exactly once on the next start, but a clean stop needs no replay.
+
+    Stops at the first moment no trigger is running, or as soon as the micro-batch that was running has
+    committed (a backlog keeps triggers running back to back: the next one is then still planning, which
+    an interrupt leaves cleanly), or after ``wait_s`` whatever happens."""
+    def last_batch():
+        return (query.lastProgress or {}).get("batchId", -1)
+
+    running_at_start = last_batch()
+    deadline = time.monotonic() + wait_s
+    while (query.isActive and query.status.get("isTriggerActive") and last_batch() == running_at_start
+           and time.monotonic() < deadline):
+        time.sleep(0.05)
+    if query.isActive:
+        query.stop()
 
 
 def checkpoint_dir(settings: Settings, feeds: list[str]) -> Path:
@@ -105,7 +127,9 @@ def checkpoint_dir(settings: Settings, feeds: list[str]) -> Path:
 
 
 def _check_udf(contracts_dir: str, code_tables_dir: str):
-    """A pandas UDF: (raw bytes or null if oversize, first 2 KB, received_at epoch s) -> CHECK_SCHEMA."""
+    """A pandas UDF: (raw bytes or null if oversize, first 2 KB if oversize, received_at epoch s) -> CHECK_SCHEMA.
+
+    Only an oversize line is cut to its head in Spark; every other line crosses to Python once."""
     @F.pandas_udf(CHECK_SCHEMA)
     def check(raw: pd.Series, head: pd.Series, received: pd.Series) -> pd.DataFrame:
         import json
@@ -119,7 +143,7 @@ def _check_udf(contracts_dir: str, code_tables_dir: str):
             at = _dt.fromtimestamp(int(recv), CST)
             event, reason = (None, "oversize") if data is None else reg.check(bytes(data), at)
             if reason is not None:
-                text = bytes(first or b"").decode("utf-8", "replace")[:RAW_LINE_MAX]
+                text = bytes(first if data is None else data[:RAW_LINE_MAX]).decode("utf-8", "replace")[:RAW_LINE_MAX]
                 rows.append((reason, text) + (None,) * 11)
                 continue
             event = reg.upgrade(event)
@@ -163,7 +187,8 @@ def _process(spark: SparkSession, settings: Settings, totals: dict):
             "source_file", size.alias("raw_bytes"), received.alias("received_s"),
             F.sha2(binv, 256).alias("raw_sha256"),
             F.regexp_extract("source_file", r"/feeds/([^/]+)/[0-9]{8}/[^/]+$", 1).alias("folder_feed"),
-            check(F.when(size <= MAX_MESSAGE_BYTES, binv), F.substring(binv, 1, RAW_LINE_MAX), received).alias("c"))
+            check(F.when(size <= MAX_MESSAGE_BYTES, binv),
+                  F.when(size > MAX_MESSAGE_BYTES, F.substring(binv, 1, RAW_LINE_MAX)), received).alias("c"))
             .select("*", "c.*").drop("c")
             .persist())
         ingested = F.lit(now).cast("timestamp")
@@ -199,6 +224,7 @@ def _process(spark: SparkSession, settings: Settings, totals: dict):
             totals["max_event_us"] = max(totals["max_event_us"] or 0, stats["max_us"])
         totals["batches"] += 1
         totals["batch_seconds"] = round(totals.get("batch_seconds", 0.0) + time.monotonic() - t0, 3)
+        totals["batch_log"].append((lines, round(time.monotonic() - t0, 3)))
         totals["lines"] += lines
         totals["valid"] += stats["valid"]
         totals["inserted"] += inserted
@@ -230,7 +256,7 @@ def run(spark: SparkSession, settings: Settings, available_now: bool = True, fee
         raise ValueError(f"unknown feeds {sorted(unknown)}")
     ensure_tables(spark)
     totals: dict = {"batches": 0, "lines": 0, "valid": 0, "inserted": 0, "quarantine_inserted": 0,
-                    "late_beyond_watermark": 0, "rejected": {}, "max_event_us": None}
+                    "late_beyond_watermark": 0, "rejected": {}, "max_event_us": None, "batch_log": []}
     # Lateness is measured against the latest event time already in bronze for these feeds.
     latest = (spark.table(BRONZE).where(F.col("feed").isin(feeds))
               .agg(F.max(F.unix_micros("event_time")).alias("m")).first()["m"])

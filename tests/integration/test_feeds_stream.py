@@ -183,3 +183,30 @@ def test_rerun_without_new_files_changes_nothing(landed, spark, settings):
     result = stream.run(spark, settings, feeds=FEEDS)
     assert result["batches"] == 0 and result["inserted"] == 0
     assert (version(stream.BRONZE), version(stream.QUARANTINE), spark.table(stream.BRONZE).count()) == before
+
+
+def test_continuous_mode_stops_between_micro_batches(landed, spark, settings):
+    """Continuous mode stopped by its timeout while files are still waiting: the micro-batch that was running
+    finishes and commits (every offset has its commit), and nothing is inserted twice."""
+    manifest, lines = landed
+    bad = {(m["path"], m["line"]) for m in manifest["malformed"]}
+    valid = [raw for path, rows in lines.items() if "/access/" in path
+             for n, raw in enumerate(rows, 1) if (path, n) not in bad]
+    # 60 re-deliveries of access events bronze already holds, one file per 2-second micro-batch.
+    folder = settings.landing_dir / "feeds" / "access" / "20261121"
+    folder.mkdir(parents=True)
+    for i in range(60):
+        (folder / f"access_202611210600_{9000 + i}.jsonl").write_bytes(b"\n".join(valid[i::60]) + b"\n")
+    ckpt = stream.checkpoint_dir(settings, ["access"])
+    shutil.rmtree(ckpt, ignore_errors=True)
+    before = spark.table(stream.BRONZE).count()
+    try:
+        result = stream.run(spark, settings, available_now=False, feeds=["access"], max_files_per_trigger=1,
+                            processing_time="2 seconds", timeout_s=7)
+        offsets = sorted(int(p.name) for p in (ckpt / "offsets").iterdir() if p.name.isdigit())
+        assert 0 < result["batches"] < 60, result        # stopped by the timeout, not for want of files
+        assert offsets == _commits(ckpt), (offsets, _commits(ckpt))
+        assert result["inserted"] == 0 and spark.table(stream.BRONZE).count() == before
+    finally:
+        shutil.rmtree(folder)
+        shutil.rmtree(ckpt, ignore_errors=True)
