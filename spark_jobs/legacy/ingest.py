@@ -102,20 +102,15 @@ def bronze_name(table: LegacyTable) -> str:
 
 
 def _stage(s: Settings, load_id: str, table: LegacyTable, path: Path, sha: str, rows) -> Path:
-    cols = {c: [] for c in table.columns}
-    meta = {"_source_row": [], "_row_sha256": [], "_parse_error": [], "_raw_line": []}
-    for r in rows:
-        for i, c in enumerate(table.columns):
-            cols[c].append(r.values[i] if r.values is not None else None)
-        meta["_source_row"].append(r.line)
-        meta["_row_sha256"].append(r.sha256)
-        meta["_parse_error"].append(r.error or None)
-        meta["_raw_line"].append(r.raw_text or None)
-    arrays = {c: pa.array(v, pa.string()) for c, v in cols.items()}
-    arrays["_source_row"] = pa.array(meta["_source_row"], pa.int64())
-    for c in ("_row_sha256", "_parse_error", "_raw_line"):
-        arrays[c] = pa.array(meta[c], pa.string())
     n = len(rows)
+    empty = (None,) * len(table.columns)
+    # Column-wise by transposing (zip runs in C): millions of rows per full load.
+    values = list(zip(*[r.values if r.values is not None else empty for r in rows], strict=True)) if n else []
+    arrays = {c: pa.array(values[i] if n else [], pa.string()) for i, c in enumerate(table.columns)}
+    arrays["_source_row"] = pa.array([r.line for r in rows], pa.int64())
+    arrays["_row_sha256"] = pa.array([r.sha256 for r in rows], pa.string())
+    arrays["_parse_error"] = pa.array([r.error or None for r in rows], pa.string())
+    arrays["_raw_line"] = pa.array([r.raw_text or None for r in rows], pa.string())
     arrays["_load_id"] = pa.array([load_id] * n, pa.string())
     arrays["_source_file"] = pa.array([f"{path.parent.name}/{path.name}"] * n, pa.string())
     arrays["_file_sha256"] = pa.array([sha] * n, pa.string())

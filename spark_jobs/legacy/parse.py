@@ -10,8 +10,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from smartrehab.catalog import LegacyTable
 
@@ -24,8 +24,7 @@ class FileRejected(Exception):
         self.path, self.rule, self.message = path, rule, message
 
 
-@dataclass(frozen=True)
-class RawRow:
+class RawRow(NamedTuple):     # a tuple: one is made per source line, millions per full load
     line: int                  # physical line number in the file (a CSV header is line 1)
     values: tuple[str, ...] | None
     sha256: str                # checksum of the raw line's bytes
@@ -69,6 +68,10 @@ def read_rows(path: Path, table: LegacyTable) -> list[RawRow]:
                                f"expected order {table.columns}")
         first_data = 1
     width = sum(table.widths)
+    spans, pos = [], 0
+    for w in table.widths:
+        spans.append((pos, pos + w))
+        pos += w
     for n, raw in enumerate(lines[first_data:], first_data + 1):
         raw = raw.rstrip(b"\r")
         digest = hashlib.sha256(raw).hexdigest()
@@ -86,15 +89,11 @@ def read_rows(path: Path, table: LegacyTable) -> list[RawRow]:
             rows.append(RawRow(n, None, digest, "empty_line", text))
             continue
         if table.file_format == "fixed_width":
-            encoded = text.encode(enc)
-            if len(encoded) != width:
+            # Widths are in bytes of the file's encoding: cut the line's own bytes (it decoded cleanly).
+            if len(raw) != width:
                 rows.append(RawRow(n, None, digest, "record_length", text))
                 continue
-            values, pos = [], 0
-            for w in table.widths:
-                values.append(encoded[pos:pos + w].decode(enc, errors="replace").strip())
-                pos += w
-            rows.append(RawRow(n, tuple(values), digest))
+            rows.append(RawRow(n, tuple(raw[a:b].decode(enc, errors="replace").strip() for a, b in spans), digest))
             continue
         # Most lines hold no quote: a plain split is the same parse, several times faster.
         parsed = (text.split(table.delimiter) if '"' not in text
