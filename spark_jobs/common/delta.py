@@ -2,8 +2,9 @@
 
 ``scd2_merge`` keeps every version of a record (valid_from / valid_to / is_current) and is
 idempotent: merging the same batch twice changes nothing, and a version that arrives late
-(older than the current one) is slotted into the history in its place. ``upsert`` is the plain
-keyed insert-or-update used for audit tables. ``replace_where_in`` overwrites the rows of one
+(older than the current one) is slotted into the history in its place. ``merge_changed`` is the plain
+keyed insert-or-update (audit tables, identities, feed aggregates) that rewrites a row only when a value
+changed; ``insert_missing`` inserts rows whose key is new and never touches others. ``replace_where_in`` overwrites the rows of one
 load (quarantine) so that re-running a load replaces instead of duplicating; ``append_once``
 appends a batch exactly once (bronze), keyed by a transaction id.
 """
@@ -42,7 +43,8 @@ def scd2_merge(spark: SparkSession, batch: DataFrame, table: str, keys: list[str
         # First load: the chain is computed on the batch alone and written in one commit.
         _chain(with_scd, w).write.format("delta").saveAsTable(table)
         return {"inserted": _last_commit_rows(spark, table), "updated": 0}
-    cols = spark.table(table).columns
+    target = spark.table(table)
+    cols = target.columns
     match = [*keys, "valid_from", "_row_hash"]
     # The batch's key values as literals when there are few (an incremental day): Delta then skips
     # every file whose min/max statistics cannot hold them, both when reading the existing versions
@@ -50,7 +52,6 @@ def scd2_merge(spark: SparkSession, batch: DataFrame, table: str, keys: list[str
     few = _few_key_values(with_scd, keys[0])
     if few == []:
         return {"inserted": 0, "updated": 0}  # an empty batch: no commit at all
-    target = spark.table(table)
     if few is not None:
         target = target.where(F.col(keys[0]).isin(few))
     # One read of the target: every stored version of the batch's keys. Re-chaining them together with
@@ -100,17 +101,6 @@ def _last_commit_rows(spark: SparkSession, table: str) -> int:
 
     last = DeltaTable.forName(spark, table).history(1).select("operationMetrics").first()
     return int((last["operationMetrics"] or {}).get("numOutputRows", 0))
-
-
-def upsert(spark: SparkSession, df: DataFrame, table: str, keys: list[str]) -> None:
-    from delta.tables import DeltaTable
-
-    if not table_exists(spark, table):
-        df.write.format("delta").saveAsTable(table)
-        return
-    cond = " and ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
-    DeltaTable.forName(spark, table).alias("t").merge(df.alias("s"), cond) \
-        .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute()
 
 
 def replace_where_in(spark: SparkSession, df: DataFrame, table: str, column: str, values: list[str]) -> None:

@@ -31,7 +31,7 @@ from pyspark.sql import functions as F
 from smartrehab.catalog import Catalog, LegacyTable, load_catalog
 from smartrehab.checksum import file_sha256
 from smartrehab.settings import Settings
-from spark_jobs.common.delta import append_once, replace_where_in, row_hash, scd2_merge, table_exists, upsert
+from spark_jobs.common.delta import append_once, merge_changed, replace_where_in, row_hash, scd2_merge, table_exists
 from spark_jobs.legacy.conform import conform
 from spark_jobs.legacy.parse import FileRejected, read_rows
 
@@ -82,9 +82,8 @@ def table_order(catalog: Catalog) -> list[str]:
     pending = dict(catalog.tables)
     while pending:
         progressed = False
-        for name, t in list(pending.items()):
-            parents = {ref.split(".")[0] for ref in t.references.values()} - {name}
-            if parents <= set(done):
+        for name in list(pending):
+            if _parents(catalog, name) <= set(done):
                 done.append(name)
                 del pending[name]
                 progressed = True
@@ -142,9 +141,10 @@ def _write_audit(spark: SparkSession, load_id: str, results: list[tuple[date, st
     skipped = df.filter(F.col("status") == "skipped_already_loaded")
     done = df.filter(F.col("status") != "skipped_already_loaded")
     # A second delivery of the same bytes is logged as an event, never loaded twice.
-    upsert(spark, skipped.withColumn("event_id", F.concat_ws(":", "load_id", "file_sha256")), FILE_EVENTS, ["event_id"])
-    upsert(spark, done, RECONCILIATION, ["file_sha256"])
-    upsert(spark, done.select("file_sha256", "source_file", "legacy_table", "delivery_day", "load_id", "status",
+    merge_changed(spark, skipped.withColumn("event_id", F.concat_ws(":", "load_id", "file_sha256")), FILE_EVENTS,
+                  ["event_id"])
+    merge_changed(spark, done, RECONCILIATION, ["file_sha256"])
+    merge_changed(spark, done.select("file_sha256", "source_file", "legacy_table", "delivery_day", "load_id", "status",
                               "recorded_at"), REGISTRY, ["file_sha256"])
 
 
@@ -284,7 +284,9 @@ def _finish(spark: SparkSession, s: Settings, load_id: str, results) -> None:
         replace_where_in(spark, spark.read.option("recursiveFileLookup", "true").parquet(str(qdir)), QUARANTINE, "file_sha256", shas)
     idir = stage_dir / "identity"
     if idir.exists():
-        upsert(spark, spark.read.option("recursiveFileLookup", "true").parquet(str(idir)).dropDuplicates(["pseudonym", "domain"]), IDENTITY,
-               ["pseudonym", "domain"])
+        # A clear value seen again keeps the load that first brought it.
+        merge_changed(spark, spark.read.option("recursiveFileLookup", "true").parquet(str(idir))
+                      .dropDuplicates(["pseudonym", "domain"]), IDENTITY, ["pseudonym", "domain"],
+                      ignore=("first_load_id",))
     _write_audit(spark, load_id, results)
     shutil.rmtree(stage_dir, ignore_errors=True)
