@@ -18,9 +18,11 @@ from __future__ import annotations
 import shutil
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from itertools import islice
 from pathlib import Path
 
 import pyarrow as pa
@@ -33,7 +35,7 @@ from smartrehab.checksum import file_sha256
 from smartrehab.settings import Settings
 from spark_jobs.common.delta import append_once, merge_changed, replace_where_in, row_hash, scd2_merge, table_exists
 from spark_jobs.legacy.conform import conform
-from spark_jobs.legacy.parse import FileRejected, read_rows
+from spark_jobs.legacy.parse import FileRejected, RawRow, iter_rows
 
 QUARANTINE = "quarantine.legacy_rows"
 RECONCILIATION = "audit.load_reconciliation"
@@ -100,23 +102,36 @@ def bronze_name(table: LegacyTable) -> str:
     return f"bronze.{table.name.lower()}"
 
 
-def _stage(s: Settings, load_id: str, table: LegacyTable, path: Path, sha: str, rows) -> Path:
-    n = len(rows)
+STAGE_CHUNK_ROWS = 200_000
+
+
+def _stage(s: Settings, load_id: str, table: LegacyTable, path: Path, sha: str, rows: Iterator[RawRow]) -> tuple[Path, int]:
+    """Write a file's raw rows to one Parquet staging file, STAGE_CHUNK_ROWS rows at a time, so that a
+    file of millions of rows never sits in memory as Python objects. Returns the path and the row count."""
+    meta = [("_source_row", pa.int64()), ("_row_sha256", pa.string()), ("_parse_error", pa.string()),
+            ("_raw_line", pa.string()), ("_load_id", pa.string()), ("_source_file", pa.string()),
+            ("_file_sha256", pa.string())]
+    schema = pa.schema([(c, pa.string()) for c in table.columns] + meta)
+    source = f"{path.parent.name}/{path.name}"
     empty = (None,) * len(table.columns)
-    # Column-wise by transposing (zip runs in C): millions of rows per full load.
-    values = list(zip(*[r.values if r.values is not None else empty for r in rows], strict=True)) if n else []
-    arrays = {c: pa.array(values[i] if n else [], pa.string()) for i, c in enumerate(table.columns)}
-    arrays["_source_row"] = pa.array([r.line for r in rows], pa.int64())
-    arrays["_row_sha256"] = pa.array([r.sha256 for r in rows], pa.string())
-    arrays["_parse_error"] = pa.array([r.error or None for r in rows], pa.string())
-    arrays["_raw_line"] = pa.array([r.raw_text or None for r in rows], pa.string())
-    arrays["_load_id"] = pa.array([load_id] * n, pa.string())
-    arrays["_source_file"] = pa.array([f"{path.parent.name}/{path.name}"] * n, pa.string())
-    arrays["_file_sha256"] = pa.array([sha] * n, pa.string())
     out = s.var_dir / "staging" / load_id / f"{table.name}-{sha[:12]}.parquet"
     out.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.table(arrays), out)
-    return out
+    n = 0
+    with pq.ParquetWriter(out, schema) as writer:
+        while chunk := list(islice(rows, STAGE_CHUNK_ROWS)):
+            k = len(chunk)
+            # Column-wise by transposing (zip runs in C).
+            values = list(zip(*[r.values if r.values is not None else empty for r in chunk], strict=True))
+            arrays = [pa.array(v, pa.string()) for v in values]
+            arrays += [pa.array([r.line for r in chunk], pa.int64()),
+                       pa.array([r.sha256 for r in chunk], pa.string()),
+                       pa.array([r.error or None for r in chunk], pa.string()),
+                       pa.array([r.raw_text or None for r in chunk], pa.string()),
+                       pa.array([load_id] * k, pa.string()), pa.array([source] * k, pa.string()),
+                       pa.array([sha] * k, pa.string())]
+            writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+            n += k
+    return out, n
 
 
 def loaded_shas(spark: SparkSession) -> set[str]:
@@ -164,11 +179,12 @@ def _load_file(spark: SparkSession, s: Settings, catalog: Catalog, table: Legacy
         return sha, FileResult(name, table.name, "skipped_already_loaded",
                                message="identical bytes were loaded before; this delivery is ignored")
     try:
-        rows = read_rows(path, table)
+        rows = iter_rows(path, table)
     except FileRejected as exc:
         return sha, FileResult(name, table.name, "rejected", message=str(exc))
     stage_dir = s.var_dir / "staging" / load_id
-    staged = spark.read.parquet(str(_stage(s, load_id, table, path, sha, rows)))
+    staged_path, n_rows = _stage(s, load_id, table, path, sha, rows)
+    staged = spark.read.parquet(str(staged_path))
     bronze = staged.withColumn("_loaded_at", F.current_timestamp()).withColumn("_delivery_day", F.lit(day))
     # One append per file, ever: a retry after a crash is skipped by Delta (transaction id = file).
     append_once(bronze, bronze_name(table), f"legacy-file-{sha}")
@@ -191,9 +207,9 @@ def _load_file(spark: SparkSession, s: Settings, catalog: Catalog, table: Legacy
     version = table.item(table.version_column).silver_column
     business = [c for c in out.accepted.columns if not c.startswith("_")]
     merged = scd2_merge(spark, row_hash(out.accepted, business), silver_name(table), keys, version)
-    n_accepted = len(rows) - n_quarantined
+    n_accepted = n_rows - n_quarantined
     out.cached.unpersist()
-    return sha, FileResult(name, table.name, "loaded", len(rows), n_accepted, n_quarantined, merged["inserted"])
+    return sha, FileResult(name, table.name, "loaded", n_rows, n_accepted, n_quarantined, merged["inserted"])
 
 
 def _parquet_rows(folder: Path) -> int:

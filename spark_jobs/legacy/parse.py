@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -41,6 +42,12 @@ def _looks_utf8(data: bytes) -> bool:
 
 
 def read_rows(path: Path, table: LegacyTable) -> list[RawRow]:
+    return list(iter_rows(path, table))
+
+
+def iter_rows(path: Path, table: LegacyTable) -> Iterator[RawRow]:
+    """The file's rows, one at a time (a full-load file holds millions). File-level faults (encoding,
+    header) raise ``FileRejected`` here, before the first row."""
     data = path.read_bytes()
     enc = table.encoding.lower()
     if enc in ("gb18030", "gbk", "gb2312") and _looks_utf8(data):
@@ -51,8 +58,6 @@ def read_rows(path: Path, table: LegacyTable) -> list[RawRow]:
     complete = data.endswith(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
-    rows: list[RawRow] = []
-    ncols = len(table.columns)
     first_data = 0
     if table.file_format == "csv":
         if not lines:
@@ -67,39 +72,43 @@ def read_rows(path: Path, table: LegacyTable) -> list[RawRow]:
                                f"missing {missing or 'none'}, unexpected {extra or 'none'}, "
                                f"expected order {table.columns}")
         first_data = 1
+    return _rows(lines, first_data, complete, table, enc)
+
+
+def _rows(lines: list[bytes], first_data: int, complete: bool, table: LegacyTable, enc: str) -> Iterator[RawRow]:
+    ncols = len(table.columns)
     width = sum(table.widths)
     spans, pos = [], 0
     for w in table.widths:
         spans.append((pos, pos + w))
         pos += w
-    for n, raw in enumerate(lines[first_data:], first_data + 1):
-        raw = raw.rstrip(b"\r")
+    for n in range(first_data + 1, len(lines) + 1):
+        raw = lines[n - 1].rstrip(b"\r")
+        lines[n - 1] = b""                  # let the line go once read
         digest = hashlib.sha256(raw).hexdigest()
         if not complete and n == len(lines):
-            rows.append(RawRow(n, None, digest, "truncated",
-                               "the file ends in the middle of this line (export cut short)"))
+            yield RawRow(n, None, digest, "truncated", "the file ends in the middle of this line (export cut short)")
             continue
         try:
             text = raw.decode(enc)
         except UnicodeDecodeError as exc:
-            rows.append(RawRow(n, None, digest, "encoding",
-                               f"bytes {exc.start}-{exc.end} are not valid {table.encoding}: {raw[:200].hex()}"))
+            yield RawRow(n, None, digest, "encoding",
+                         f"bytes {exc.start}-{exc.end} are not valid {table.encoding}: {raw[:200].hex()}")
             continue
         if not text.strip():
-            rows.append(RawRow(n, None, digest, "empty_line", text))
+            yield RawRow(n, None, digest, "empty_line", text)
             continue
         if table.file_format == "fixed_width":
             # Widths are in bytes of the file's encoding: cut the line's own bytes (it decoded cleanly).
             if len(raw) != width:
-                rows.append(RawRow(n, None, digest, "record_length", text))
+                yield RawRow(n, None, digest, "record_length", text)
                 continue
-            rows.append(RawRow(n, tuple(raw[a:b].decode(enc, errors="replace").strip() for a, b in spans), digest))
+            yield RawRow(n, tuple(raw[a:b].decode(enc, errors="replace").strip() for a, b in spans), digest)
             continue
         # Most lines hold no quote: a plain split is the same parse, several times faster.
         parsed = (text.split(table.delimiter) if '"' not in text
                   else next(csv.reader(io.StringIO(text), delimiter=table.delimiter)))
         if len(parsed) != ncols:
-            rows.append(RawRow(n, None, digest, "column_count", text))
+            yield RawRow(n, None, digest, "column_count", text)
             continue
-        rows.append(RawRow(n, tuple(v.strip() for v in parsed), digest))
-    return rows
+        yield RawRow(n, tuple(v.strip() for v in parsed), digest)
