@@ -2,11 +2,12 @@
 
 ``scd2_merge`` keeps every version of a record (valid_from / valid_to / is_current) and is
 idempotent: merging the same batch twice changes nothing, and a version that arrives late
-(older than the current one) is slotted into the history in its place. ``merge_changed`` is the plain
-keyed insert-or-update (audit tables, identities, feed aggregates) that rewrites a row only when a value
-changed; ``insert_missing`` inserts rows whose key is new and never touches others. ``replace_where_in`` overwrites the rows of one
-load (quarantine) so that re-running a load replaces instead of duplicating; ``append_once``
-appends a batch exactly once (bronze), keyed by a transaction id.
+(older than the current one) is slotted into the history in its place. ``merge_changed`` is the
+plain keyed insert-or-update (audit tables, identities, feed aggregates) that rewrites a row only
+when a value changed; ``insert_missing`` inserts rows whose key is new and never touches others.
+``replace_where_in`` overwrites the rows of one load (quarantine) so that re-running a load
+replaces instead of duplicating; ``append_once`` appends a batch exactly once (bronze), keyed by
+a transaction id.
 """
 
 from __future__ import annotations

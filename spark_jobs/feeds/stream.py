@@ -223,7 +223,6 @@ def _process(spark: SparkSession, settings: Settings, totals: dict):
         if stats["max_us"] is not None:
             totals["max_event_us"] = max(totals["max_event_us"] or 0, stats["max_us"])
         totals["batches"] += 1
-        totals["batch_seconds"] = round(totals.get("batch_seconds", 0.0) + time.monotonic() - t0, 3)
         totals["batch_log"].append((lines, round(time.monotonic() - t0, 3)))
         totals["lines"] += lines
         totals["valid"] += stats["valid"]
@@ -271,6 +270,7 @@ def run(spark: SparkSession, settings: Settings, available_now: bool = True, fee
     query = writer.start()
     run_until_done(query, "feeds stream", None if available_now else timeout_s)
     totals.pop("max_event_us")
+    totals["batch_seconds"] = round(sum(s for _, s in totals["batch_log"]), 3)
     totals["duplicates_skipped"] = totals["valid"] - totals["inserted"]
     totals["seconds"] = round(time.monotonic() - t0, 2)
     totals["feeds"] = feeds

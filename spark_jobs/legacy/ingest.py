@@ -159,8 +159,8 @@ def _write_audit(spark: SparkSession, load_id: str, results: list[tuple[date, st
     merge_changed(spark, skipped.withColumn("event_id", F.concat_ws(":", "load_id", "file_sha256")), FILE_EVENTS,
                   ["event_id"])
     merge_changed(spark, done, RECONCILIATION, ["file_sha256"])
-    merge_changed(spark, done.select("file_sha256", "source_file", "legacy_table", "delivery_day", "load_id", "status",
-                              "recorded_at"), REGISTRY, ["file_sha256"])
+    merge_changed(spark, done.select("file_sha256", "source_file", "legacy_table", "delivery_day", "load_id",
+                                     "status", "recorded_at"), REGISTRY, ["file_sha256"])
 
 
 def load_file(spark: SparkSession, s: Settings, catalog: Catalog, table: LegacyTable, path: Path, day: date,

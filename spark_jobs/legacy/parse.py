@@ -41,10 +41,6 @@ def _looks_utf8(data: bytes) -> bool:
     return any(ord(c) > 0x7F for c in text)
 
 
-def read_rows(path: Path, table: LegacyTable) -> list[RawRow]:
-    return list(iter_rows(path, table))
-
-
 def iter_rows(path: Path, table: LegacyTable) -> Iterator[RawRow]:
     """The file's rows, one at a time (a full-load file holds millions). File-level faults (encoding,
     header) raise ``FileRejected`` here, before the first row."""
