@@ -1,14 +1,14 @@
 """Bronze rows of one legacy table -> typed, decoded, pseudonymised silver rows + quarantine.
 
-A pure transform: ``conform(bronze_df, table, catalog, key, parent_keys)`` returns the accepted
-rows (silver columns) and the rejected rows (quarantine columns, with every rule each row broke
-and a message naming file, line, column, value and rule). Nothing is dropped: every input row
-is in exactly one of the two outputs.
+A pure transform: ``conform(bronze_df, table, catalog, key, parent_keys)`` returns every input
+row once, with its silver columns and ``_ok``. A rejected row (``_ok`` false) carries every rule
+it broke (``_rules``), a message naming file, line, column, value and rule, and its raw values; an
+accepted row carries the clear values of its direct identifiers (``_identities``). The loader
+writes the result once, split on ``_ok``, so nothing is dropped and no row is computed twice.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from itertools import chain
 
 from pyspark.sql import Column, DataFrame, Window
@@ -24,12 +24,8 @@ DATETIME_PATTERNS = ("yyyy-M-d H:m:s", "yyyyMMddHHmmss", "yyyy/M/d H:m:s", "yyyy
                      "yyyyMMdd")
 
 
-@dataclass(frozen=True)
-class Conformed:
-    accepted: DataFrame
-    quarantined: DataFrame
-    identities: DataFrame  # pseudonym -> clear value, for the restricted table
-    cached: DataFrame      # the checked rows both outputs are drawn from; unpersist when done
+# Per accepted row, the clear values of its direct identifiers (for silver.restricted_identity).
+IDENTITIES_TYPE = "array<struct<pseudonym:string,domain:string,item_code:string,clear_value:string>>"
 
 
 def _normalised(col: Column) -> Column:
@@ -65,7 +61,7 @@ def _fail(cond: Column, rule: str, message: Column) -> tuple[Column, Column]:
 
 
 def conform(bronze: DataFrame, table: LegacyTable, catalog: Catalog, key: str,
-            parent_keys: dict[str, DataFrame] | None = None) -> Conformed:
+            parent_keys: dict[str, DataFrame] | None = None) -> DataFrame:
     """``parent_keys`` maps a referencing legacy column to a one-column DataFrame ``k`` holding the
     valid silver values (pseudonymised where the column is a direct identifier)."""
     parent_keys = parent_keys or {}
@@ -145,27 +141,15 @@ def conform(bronze: DataFrame, table: LegacyTable, catalog: Catalog, key: str,
               .withColumn("_messages", F.when(F.col(bad_flag), F.array_append("_messages", F.concat(
                   where, F.lit(f"{col} points to no record of {target}")))).otherwise(F.col("_messages")))
               .drop(flag, bad_flag))
-    df = df.cache()
     good = F.size("_rules") == 0
     silver_names = [c for c in df.columns if not c.startswith("_")]
-    accepted = df.filter(good).select(
-        *silver_names, F.col("_load_id"), F.col("_source_file"), F.col("_source_row"))
-    quarantined = df.filter(~good).select(
-        F.col("_load_id").alias("load_id"), F.lit(table.name).alias("legacy_table"),
-        F.col("_source_file").alias("source_file"), F.col("_file_sha256").alias("file_sha256"),
-        F.col("_source_row").alias("source_row"), F.col("_rules").alias("rules"),
-        F.concat_ws("; ", "_messages").alias("message"),
-        F.to_json(F.struct(*[F.col(f"_raw_{c}").alias(c) for c in table.columns])).alias("raw_values"),
-        F.col("_raw_line").alias("raw_line"), F.current_timestamp().alias("quarantined_at"))
-    ids = []
-    for it, typed_col in identity_cols:
-        ids.append(df.filter(good).select(
-            F.col(it.silver_column).alias("pseudonym"), F.lit(it.silver_column).alias("domain"),
-            F.lit(it.item_code).alias("item_code"), F.upper(F.trim(typed_col)).alias("clear_value"),
-            F.col("_load_id").alias("first_load_id")))
-    identities = ids[0] if ids else None
-    for extra in ids[1:]:
-        identities = identities.unionByName(extra)
-    if identities is not None:
-        identities = identities.filter(F.col("pseudonym").isNotNull()).dropDuplicates(["pseudonym", "domain"])
-    return Conformed(accepted, quarantined, identities, df)
+    ids = [F.struct(F.col(it.silver_column).alias("pseudonym"), F.lit(it.silver_column).alias("domain"),
+                    F.lit(it.item_code).alias("item_code"), F.upper(F.trim(typed_col)).alias("clear_value"))
+           for it, typed_col in identity_cols]
+    return df.select(
+        *silver_names, "_load_id", "_source_file", "_file_sha256", "_source_row", good.alias("_ok"),
+        F.lit(table.name).alias("_legacy_table"), "_rules", "_raw_line",
+        F.when(~good, F.concat_ws("; ", "_messages")).alias("_message"),
+        F.when(~good, F.to_json(F.struct(*[F.col(f"_raw_{c}").alias(c) for c in table.columns]))).alias("_raw_values"),
+        (F.when(good, F.filter(F.array(*ids), lambda x: x["pseudonym"].isNotNull())) if ids
+         else F.lit(None).cast(IDENTITIES_TYPE)).alias("_identities"))

@@ -34,7 +34,7 @@ from smartrehab.catalog import Catalog, LegacyTable, load_catalog
 from smartrehab.checksum import file_sha256
 from smartrehab.settings import Settings
 from spark_jobs.common.delta import append_once, merge_changed, replace_where_in, row_hash, scd2_merge, table_exists
-from spark_jobs.legacy.conform import conform
+from spark_jobs.legacy.conform import IDENTITIES_TYPE, conform
 from spark_jobs.legacy.parse import FileRejected, RawRow, iter_rows
 
 QUARANTINE = "quarantine.legacy_rows"
@@ -196,24 +196,31 @@ def _load_file(spark: SparkSession, s: Settings, catalog: Catalog, table: Legacy
             parents[col] = spark.table(silver_name(ptable)).select(F.col(pitem.silver_column).alias("k"))
         else:
             parents[col] = spark.createDataFrame([], "k string")
-    out = conform(staged, table, catalog, key, parents)
-    # Rejected rows and clear identities are staged per file and written once per run.
-    out.quarantined.write.mode("overwrite").parquet(str(stage_dir / "quarantine" / sha))
-    if out.identities is not None:
-        out.identities.write.mode("overwrite").parquet(str(stage_dir / "identity" / sha))
+    # One Spark job conforms the file: its rows are written once, split on _ok. Silver reads the accepted
+    # half; quarantine and clear identities are gathered from every file's output once per run (_finish).
+    out_dir = stage_dir / "conformed" / sha
+    conform(staged, table, catalog, key, parents).write.mode("overwrite").partitionBy("_ok").parquet(str(out_dir))
     # Counted from the Parquet footers just written: no second Spark job.
-    n_quarantined = _parquet_rows(stage_dir / "quarantine" / sha)
-    keys = [table.item(k).silver_column for k in table.key]
-    version = table.item(table.version_column).silver_column
-    business = [c for c in out.accepted.columns if not c.startswith("_")]
-    merged = scd2_merge(spark, row_hash(out.accepted, business), silver_name(table), keys, version)
-    n_accepted = n_rows - n_quarantined
-    out.cached.unpersist()
+    n_accepted, n_quarantined = _parquet_rows(out_dir / "_ok=true"), _parquet_rows(out_dir / "_ok=false")
+    merged = {"inserted": 0}
+    if n_accepted:
+        accepted = spark.read.parquet(str(out_dir / "_ok=true"))
+        business = [c for c in accepted.columns if not c.startswith("_")]
+        keys = [table.item(k).silver_column for k in table.key]
+        version = table.item(table.version_column).silver_column
+        batch = row_hash(accepted.select(*business, "_load_id", "_source_file", "_source_row"), business)
+        merged = scd2_merge(spark, batch, silver_name(table), keys, version)
     return sha, FileResult(name, table.name, "loaded", n_rows, n_accepted, n_quarantined, merged["inserted"])
 
 
 def _parquet_rows(folder: Path) -> int:
     return sum(pq.ParquetFile(f).metadata.num_rows for f in folder.glob("*.parquet"))
+
+
+# What _finish reads from every file's conformed output, whatever the table (Parquet fills a column a
+# file lacks with nulls).
+SIDE_SCHEMA = ("_load_id string, _legacy_table string, _source_file string, _file_sha256 string, _source_row long, "
+               f"_rules array<string>, _message string, _raw_values string, _raw_line string, _identities {IDENTITIES_TYPE}")
 
 
 def _parents(catalog: Catalog, name: str) -> set[str]:
@@ -295,14 +302,27 @@ def run(spark: SparkSession, s: Settings, days: list[date] | None = None, tables
 def _finish(spark: SparkSession, s: Settings, load_id: str, results) -> None:
     stage_dir = s.var_dir / "staging" / load_id
     shas = [sha for _, sha, r in results if r.status == "loaded"]
-    qdir = stage_dir / "quarantine"
-    if shas and qdir.exists():
-        replace_where_in(spark, spark.read.option("recursiveFileLookup", "true").parquet(str(qdir)), QUARANTINE, "file_sha256", shas)
-    idir = stage_dir / "identity"
-    if idir.exists():
+
+    def side(half: str):
+        paths = [str(p) for p in sorted((stage_dir / "conformed").glob(f"*/{half}"))]
+        return spark.read.schema(SIDE_SCHEMA).parquet(*paths) if paths else None
+
+    rejected = side("_ok=false")
+    if shas and rejected is not None:
+        replace_where_in(spark, rejected.select(
+            F.col("_load_id").alias("load_id"), F.col("_legacy_table").alias("legacy_table"),
+            F.col("_source_file").alias("source_file"), F.col("_file_sha256").alias("file_sha256"),
+            F.col("_source_row").alias("source_row"), F.col("_rules").alias("rules"),
+            F.col("_message").alias("message"), F.col("_raw_values").alias("raw_values"),
+            F.col("_raw_line").alias("raw_line"), F.current_timestamp().alias("quarantined_at")),
+            QUARANTINE, "file_sha256", shas)
+    accepted = side("_ok=true")
+    if accepted is not None:
+        ids = (accepted.select("_load_id", F.explode("_identities").alias("i"))
+               .select("i.pseudonym", "i.domain", "i.item_code", "i.clear_value",
+                       F.col("_load_id").alias("first_load_id"))
+               .dropDuplicates(["pseudonym", "domain"]))
         # A clear value seen again keeps the load that first brought it.
-        merge_changed(spark, spark.read.option("recursiveFileLookup", "true").parquet(str(idir))
-                      .dropDuplicates(["pseudonym", "domain"]), IDENTITY, ["pseudonym", "domain"],
-                      ignore=("first_load_id",))
+        merge_changed(spark, ids, IDENTITY, ["pseudonym", "domain"], ignore=("first_load_id",))
     _write_audit(spark, load_id, results)
     shutil.rmtree(stage_dir, ignore_errors=True)
