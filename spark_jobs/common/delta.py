@@ -32,45 +32,58 @@ def scd2_merge(spark: SparkSession, batch: DataFrame, table: str, keys: list[str
     """Merge versions in ``batch`` (must carry ``_row_hash`` and ``version_col``) into ``table``.
 
     Returns counts: versions inserted, existing versions re-chained (updated).
+
+    A batch of at most SMALL_BATCH_ROWS rows (a legacy file of an incremental day) is brought to the
+    driver once and merged from that copy: the stored versions of its keys are read once, by key value
+    (Delta skips every data file whose statistics cannot hold them), and neither that read nor the
+    batch is computed again inside the MERGE. When none of its keys is stored yet, it is appended.
+    A larger batch (a full load) is merged from its plan against the whole table.
     """
     from delta.tables import DeltaTable
 
-    batch = batch.dropDuplicates([*keys, version_col, "_row_hash"])
-    with_scd = (batch.withColumn("valid_from", F.col(version_col))
-                .withColumn("valid_to", F.lit(None).cast("timestamp"))
-                .withColumn("is_current", F.lit(True)))
+    version_key = [*keys, version_col, "_row_hash"]
     w = Window.partitionBy(*keys).orderBy(F.col("valid_from").asc(), F.col("_row_hash").asc())
     if not table_exists(spark, table):
         # First load: the chain is computed on the batch alone and written in one commit.
-        _chain(with_scd, w).write.format("delta").saveAsTable(table)
+        _chain(_versions(batch.dropDuplicates(version_key), version_col), w).write.format("delta").saveAsTable(table)
         return {"inserted": _last_commit_rows(spark, table), "updated": 0}
     target = spark.table(table)
     cols = target.columns
     match = [*keys, "valid_from", "_row_hash"]
-    # The batch's key values as literals when there are few (an incremental day): Delta then skips
-    # every file whose min/max statistics cannot hold them, both when reading the existing versions
-    # and in the MERGE itself. A full load has too many keys for that and reads the whole table.
-    few = _few_key_values(with_scd, keys[0])
-    if few == []:
-        return {"inserted": 0, "updated": 0}  # an empty batch: no commit at all
-    if few is not None:
-        target = target.where(F.col(keys[0]).isin(few))
-    # One read of the target: every stored version of the batch's keys. Re-chaining them together with
-    # the batch (a version already stored appears in both; dropDuplicates keeps one) gives each version
-    # its valid_to; the MERGE updates only versions whose valid_to / is_current changed.
-    existing = target.join(with_scd.select(*keys).distinct(), on=keys, how="left_semi")
-    if few is not None and existing.isEmpty():
-        # Only keys the table has never seen (most of an incremental day): no version to re-chain,
-        # so a plain append (about a second) instead of a MERGE (two to four).
-        _chain(with_scd, w).select(*cols).write.format("delta").mode("append").saveAsTable(table)
-        return {"inserted": _last_commit_rows(spark, table), "updated": 0}
-    both = existing.select(*cols).unionByName(with_scd.select(*cols)).dropDuplicates(match)
-    chained = _chain(both, w)
     cond = F.expr(" and ".join(f"t.`{c}` <=> s.`{c}`" for c in match))
-    if few is not None:
-        cond = cond & F.col(f"t.`{keys[0]}`").isin(few)
+    head = batch.limit(SMALL_BATCH_ROWS + 1).toArrow()
+    small = head.num_rows <= SMALL_BATCH_ROWS
+    if small:
+        if head.num_rows == 0:
+            return {"inserted": 0, "updated": 0}  # an empty batch: no commit at all
+        head = _distinct(head, version_key)
+        batch = spark.createDataFrame(head)
+        values = set(head.column(keys[0]).to_pylist())
+
+        def holds(col: str):
+            found = F.col(col).isin(sorted(v for v in values if v is not None))
+            return found | F.col(col).isNull() if None in values else found
+
+        target = target.where(holds(keys[0]))
+        cond = cond & holds(f"t.`{keys[0]}`")
+    else:
+        batch = batch.dropDuplicates(version_key)
+    with_scd = _versions(batch, version_col)
+    # Every stored version of the batch's keys. Re-chaining them together with the batch (a version
+    # already stored appears in both; dropDuplicates keeps one) gives each version its valid_to; the
+    # MERGE updates only versions whose valid_to / is_current changed.
+    batch_keys = with_scd.select(*keys).distinct()
+    # A small batch is broadcast, here and as the MERGE source: the target is never shuffled.
+    existing = target.join(F.broadcast(batch_keys) if small else batch_keys, on=keys, how="left_semi")
+    if small:
+        stored = existing.toArrow()
+        if stored.num_rows == 0:
+            _chain(with_scd, w).select(*cols).write.format("delta").mode("append").saveAsTable(table)
+            return {"inserted": head.num_rows, "updated": 0}
+        existing = spark.createDataFrame(stored)
+    source = _chain(existing.select(*cols).unionByName(with_scd.select(*cols)).dropDuplicates(match), w)
     metrics = (DeltaTable.forName(spark, table).alias("t")
-               .merge(chained.alias("s"), cond)
+               .merge((F.broadcast(source) if small else source).alias("s"), cond)
                .whenMatchedUpdate(condition="not (t.valid_to <=> s.valid_to) or t.is_current <> s.is_current",
                                   set={"valid_to": "s.valid_to", "is_current": "s.is_current"})
                .whenNotMatchedInsertAll()
@@ -79,7 +92,13 @@ def scd2_merge(spark: SparkSession, batch: DataFrame, table: str, keys: list[str
     return {"inserted": inserted, "updated": int(metrics["num_updated_rows"]) if metrics is not None else 0}
 
 
-PRUNE_MAX_KEYS = 2000
+SMALL_BATCH_ROWS = 2000
+
+
+def _versions(batch: DataFrame, version_col: str) -> DataFrame:
+    return (batch.withColumn("valid_from", F.col(version_col))
+            .withColumn("valid_to", F.lit(None).cast("timestamp"))
+            .withColumn("is_current", F.lit(True)))
 
 
 def _chain(df: DataFrame, w) -> DataFrame:
@@ -88,13 +107,15 @@ def _chain(df: DataFrame, w) -> DataFrame:
             .withColumn("is_current", F.col("valid_to").isNull()))
 
 
-def _few_key_values(batch: DataFrame, key: str) -> list | None:
-    """The batch's distinct values of ``key``, or None when there are more than PRUNE_MAX_KEYS
-    (or a null among them)."""
-    values = [r[0] for r in batch.select(key).distinct().limit(PRUNE_MAX_KEYS + 1).collect()]
-    if len(values) > PRUNE_MAX_KEYS or any(v is None for v in values):
-        return None
-    return values
+def _distinct(rows, columns: list[str]):
+    """The first row of each distinct value of ``columns`` in an Arrow table."""
+    seen: set = set()
+    keep = []
+    for i, value in enumerate(zip(*(rows.column(c).to_pylist() for c in columns), strict=True)):
+        if value not in seen:
+            seen.add(value)
+            keep.append(i)
+    return rows if len(keep) == rows.num_rows else rows.take(keep)
 
 
 def _last_commit_rows(spark: SparkSession, table: str) -> int:

@@ -110,7 +110,7 @@ def test_large_batches_take_the_full_table_path_with_the_same_result(spark, merg
     merge(first)
     merge(later)
     pruned = state(spark)
-    monkeypatch.setattr(delta, "PRUNE_MAX_KEYS", 1)  # 3 keys > 1: no literal pruning, no append shortcut
+    monkeypatch.setattr(delta, "SMALL_BATCH_ROWS", 1)  # 3 rows > 1: no local copy, no pruning, no append
     spark.sql(f"drop table {TABLE}")
     merge(first)
     assert merge(later) == {"inserted": 3, "updated": 2}
