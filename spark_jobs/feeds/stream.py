@@ -105,8 +105,9 @@ def stop_between_batches(query, wait_s: float = 300.0) -> None:
     exactly once on the next start, but a clean stop needs no replay.
 
     Stops at the first moment no trigger is running, or as soon as the micro-batch that was running has
-    committed (a backlog keeps triggers running back to back: the next one is then still planning, which
-    an interrupt leaves cleanly), or after ``wait_s`` whatever happens."""
+    committed, or after ``wait_s`` whatever happens. A backlog keeps triggers running back to back: the
+    next one may then have written its offsets already; it is interrupted while planning, before any
+    write, and the next start runs it first (every sink write is an idempotent MERGE)."""
     def last_batch():
         return (query.lastProgress or {}).get("batchId", -1)
 
