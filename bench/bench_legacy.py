@@ -69,23 +69,33 @@ def main() -> None:
     if args.restore_before:
         restore_before(spark, args.restore_before)
     rows = [n for _, n, _ in days]
-    timings = []
+    timings, where = [], []
     with PeakRss() as mem:
         for i, (day, _, _) in enumerate(days):
             if args.incremental_only and i == 0:
                 timings.append(float("nan"))
+                where.append("")
                 continue
-            t = time.time()
-            ingest.run(spark, s, days=[day], log=lambda m: print(m, flush=True) if args.verbose else None)
+            t, jobs = time.time(), spark_jobs_started(spark)
+            report = ingest.run(spark, s, days=[day], log=lambda m: print(m, flush=True) if args.verbose else None)
             timings.append(time.time() - t)
+            phases = ", ".join(f"{p} {v:.0f} s" for p, v in report.phase_seconds().items())
+            where.append(f"{spark_jobs_started(spark) - jobs} Spark jobs; summed over files: {phases}; "
+                         f"run-level commits {report.finish_seconds:.0f} s")
+            print(f"{day}: {timings[-1]:.0f} s, {where[-1]}", flush=True)
     tables = days[0][2]
     full = ("full: loaded by an earlier run (not timed here)" if args.incremental_only else
             f"full: {rows[0]} rows in {timings[0]:.0f} s ({rows[0] / timings[0]:.0f} rows/s)")
     line = (f"| {datetime.now():%Y-%m-%d} | {machine()} | legacy SF{args.sf}, {tables} tables | {full} | "
             f"incremental day: {rows[1]} rows in {timings[1]:.0f} s | peak RSS {mem.peak / 2**30:.2f} GiB | "
-            f"generation {gen_s:.0f} s |\n")
+            f"generation {gen_s:.0f} s; full: {where[0] or '-'}; incremental: {where[1]} |\n")
     append_result(line)
     print(line)
+
+
+def spark_jobs_started(spark) -> int:
+    """Spark jobs the session has started so far (the scheduler's next job id; a private field)."""
+    return int(spark.sparkContext._jsc.sc().dagScheduler().nextJobId())
 
 
 def restore_before(spark, when: str) -> None:

@@ -55,16 +55,28 @@ class FileResult:
     inserted_versions: int = 0
     message: str = ""
     seconds: float = 0.0
+    # Where a loaded file's time went: PHASES, in seconds (the loader's log line and bench_legacy show them).
+    phases: dict[str, float] = field(default_factory=dict)
+
+
+# read: parse and stage the file's rows; bronze: the append; conform: type, check, pseudonymise and write
+# the accepted / rejected halves; silver: the SCD2 merge.
+PHASES = ("read", "bronze", "conform", "silver")
 
 
 @dataclass
 class LoadReport:
     load_id: str
     files: list[FileResult] = field(default_factory=list)
+    finish_seconds: float = 0.0   # the run's quarantine, restricted-identity and audit commits
 
     @property
     def balanced(self) -> bool:
         return all(f.source_rows == f.accepted_rows + f.quarantined_rows for f in self.files if f.status == "loaded")
+
+    def phase_seconds(self) -> dict[str, float]:
+        """Seconds per phase summed over the files (with several load threads, more than the wall time)."""
+        return {p: round(sum(f.phases.get(p, 0.0) for f in self.files), 1) for p in PHASES}
 
 
 def delivery_days(s: Settings) -> list[date]:
@@ -173,6 +185,14 @@ def load_file(spark: SparkSession, s: Settings, catalog: Catalog, table: LegacyT
 
 def _load_file(spark: SparkSession, s: Settings, catalog: Catalog, table: LegacyTable, path: Path, day: date,
                load_id: str, key: str, already: set[str]) -> tuple[str, FileResult]:
+    phases: dict[str, float] = {}
+    clock = [time.monotonic()]
+
+    def lap(phase: str) -> None:
+        now = time.monotonic()
+        phases[phase] = round(now - clock[0], 3)
+        clock[0] = now
+
     sha = file_sha256(path)
     name = f"{path.parent.name}/{path.name}"
     if sha in already:
@@ -184,10 +204,12 @@ def _load_file(spark: SparkSession, s: Settings, catalog: Catalog, table: Legacy
         return sha, FileResult(name, table.name, "rejected", message=str(exc))
     stage_dir = s.var_dir / "staging" / load_id
     staged_path, n_rows = _stage(s, load_id, table, path, sha, rows)
+    lap("read")
     staged = spark.read.parquet(str(staged_path))
     bronze = staged.withColumn("_loaded_at", F.current_timestamp()).withColumn("_delivery_day", F.lit(day))
     # One append per file, ever: a retry after a crash is skipped by Delta (transaction id = file).
     append_once(bronze, bronze_name(table), f"legacy-file-{sha}")
+    lap("bronze")
     parents = {}
     for col, target in table.references.items():
         ptable = catalog.table(target.split(".")[0])
@@ -202,6 +224,7 @@ def _load_file(spark: SparkSession, s: Settings, catalog: Catalog, table: Legacy
     conform(staged, table, catalog, key, parents).write.mode("overwrite").partitionBy("_ok").parquet(str(out_dir))
     # Counted from the Parquet footers just written: no second Spark job.
     n_accepted, n_quarantined = _parquet_rows(out_dir / "_ok=true"), _parquet_rows(out_dir / "_ok=false")
+    lap("conform")
     merged = {"inserted": 0}
     if n_accepted:
         accepted = spark.read.parquet(str(out_dir / "_ok=true"))
@@ -210,7 +233,9 @@ def _load_file(spark: SparkSession, s: Settings, catalog: Catalog, table: Legacy
         version = table.item(table.version_column).silver_column
         batch = row_hash(accepted.select(*business, "_load_id", "_source_file", "_source_row"), business)
         merged = scd2_merge(spark, batch, silver_name(table), keys, version)
-    return sha, FileResult(name, table.name, "loaded", n_rows, n_accepted, n_quarantined, merged["inserted"])
+    lap("silver")
+    return sha, FileResult(name, table.name, "loaded", n_rows, n_accepted, n_quarantined, merged["inserted"],
+                           phases=phases)
 
 
 def _parquet_rows(folder: Path) -> int:
@@ -285,9 +310,10 @@ def run(spark: SparkSession, s: Settings, days: list[date] | None = None, tables
             report.files.append(res)
             if res.status == "loaded":
                 already.add(sha)
+            took = ", ".join(f"{p} {res.phases[p]:.1f}" for p in PHASES if p in res.phases)
             log(f"{day:%Y-%m-%d} {res.table}: {res.status} source={res.source_rows} "
                 f"accepted={res.accepted_rows} quarantined={res.quarantined_rows} in {res.seconds:.1f} s"
-                + (f" ({res.message})" if res.message else ""))
+                + (f" ({took})" if took else "") + (f" ({res.message})" if res.message else ""))
 
         _load_day(spark, s, catalog, jobs, day, load_id, key, already, workers or s.legacy_load_threads, done)
         for p in sorted(folder.iterdir()):
@@ -295,7 +321,9 @@ def run(spark: SparkSession, s: Settings, days: list[date] | None = None, tables
                 log(f"{day:%Y-%m-%d} {p.name}: not in the catalog, left untouched (add it to catalog/tables.yaml)")
                 report.files.append(FileResult(f"{folder.name}/{p.name}", "", "unknown_file",
                                                message="file name matches no catalog table"))
+    t0 = time.monotonic()
     _finish(spark, s, load_id, results)
+    report.finish_seconds = round(time.monotonic() - t0, 1)
     return report
 
 

@@ -42,6 +42,18 @@ def test_every_file_balances(legacy_loaded, spark):
                                                           for r in rec if r["quarantined_rows"]}
 
 
+def test_each_loaded_file_says_where_its_time_went(legacy_loaded):
+    _, report = legacy_loaded
+    loaded = [f for f in report.files if f.status == "loaded"]
+    assert loaded
+    for f in loaded:
+        assert set(f.phases) == set(ingest.PHASES), (f.file, f.phases)
+        assert all(v >= 0 for v in f.phases.values()) and sum(f.phases.values()) <= f.seconds + 0.01, f
+    totals = report.phase_seconds()
+    assert totals["bronze"] > 0 and totals["silver"] > 0
+    assert sum(totals.values()) <= sum(f.seconds for f in loaded) + 0.1 * len(loaded)
+
+
 def test_each_injected_flaw_is_quarantined_with_its_rule(legacy_loaded, spark):
     deliveries, _ = legacy_loaded
     q = {(r["source_file"], r["source_row"]): r["rules"] for r in
@@ -71,21 +83,29 @@ def test_normalised_values_reach_silver_correctly(legacy_loaded, spark, settings
     """Mixed date formats and full-width digits are read as the value the source meant."""
     deliveries, _ = legacy_loaded
     catalog = load_catalog(settings.catalog_dir)
-    checked = 0
-    for _d, f in _flaws(deliveries):
+    by_table: dict[str, list] = {}
+    for d, f in _flaws(deliveries):
         if f.kind not in ("mixed_date_format", "fullwidth_digits"):
             continue
         table = next(t for t in catalog.tables.values() if f.file.startswith(t.name + "."))
-        item = table.item(f.column)
-        if item.data_type != "date":
-            continue
+        if table.item(f.column).data_type == "date":
+            by_table.setdefault(table.name, []).append((f"{d.folder.name}/{f.file}", f))
+    checked = 0
+    for name, flaws in by_table.items():  # one query per table, not one per flaw
+        table = catalog.table(name)
         key_col = table.item(table.key[0]).silver_column
-        row = (spark.table(f"silver.{table.silver_table}")
-               .filter((F.col(key_col) == f.key) & (F.col("_source_row") == f.line)).first())
-        if row is None:
-            continue  # the row also had a flaw that quarantined it
-        assert row[item.silver_column].strftime("%Y%m%d") == f.detail, (f, row[item.silver_column])
-        checked += 1
+        columns = sorted({table.item(f.column).silver_column for _, f in flaws})
+        rows = (spark.table(f"silver.{table.silver_table}")
+                .where(F.col("_source_row").isin(sorted({f.line for _, f in flaws})))
+                .select(key_col, "_source_file", "_source_row", *columns).collect())
+        found = {(r[key_col], r["_source_file"], r["_source_row"]): r for r in rows}
+        for source_file, f in flaws:
+            row = found.get((f.key, source_file, f.line))
+            if row is None:
+                continue  # the row also had a flaw that quarantined it
+            value = row[table.item(f.column).silver_column]
+            assert value.strftime("%Y%m%d") == f.detail, (f, value)
+            checked += 1
     assert checked >= 5
 
 
