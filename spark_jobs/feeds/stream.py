@@ -101,13 +101,12 @@ def stop_between_batches(query, wait_s: float = 300.0) -> None:
 
     Stopping in the middle of a ``foreachBatch`` interrupts the Python call, and Spark 4's check of whether
     the resulting error is an interruption runs a regular expression over its (very long) message, which
-    overflows the stack and kills the query thread noisily. The interrupted batch would be replayed
-    exactly once on the next start, but a clean stop needs no replay.
+    overflows the stack and kills the query thread noisily.
 
-    Stops at the first moment no trigger is running, or as soon as the micro-batch that was running has
-    committed, or after ``wait_s`` whatever happens. A backlog keeps triggers running back to back: the
-    next one may then have written its offsets already; it is interrupted while planning, before any
-    write, and the next start runs it first (every sink write is an idempotent MERGE)."""
+    Stops at the first moment no trigger is running, or within 50 ms of the running micro-batch's commit,
+    or after ``wait_s`` whatever happens. A backlog keeps triggers running back to back: the next one may
+    then have written its offsets already and is stopped while it plans; the next start runs that batch
+    first, and its sink writes are idempotent MERGEs, so it is never applied twice."""
     def last_batch():
         return (query.lastProgress or {}).get("batchId", -1)
 

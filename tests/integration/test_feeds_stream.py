@@ -218,8 +218,8 @@ def test_continuous_mode_stops_between_micro_batches(landed, spark, settings):
         rest = stream.run(spark, settings, feeds=["access"], max_files_per_trigger=20)
         assert offsets() == _commits(ckpt) and len(offsets()) == len(committed) + rest["batches"], (offsets(), rest)
         # The checkpoint was new: the two runs read every access file once, the two hours landed first included.
-        lines = sum(len(p.read_bytes().splitlines()) for p in (settings.landing_dir / "feeds" / "access").glob("*/*.jsonl"))
-        assert rest["lines"] + result["lines"] == lines, (rest, result, lines)
+        read = sum(len(p.read_bytes().splitlines()) for p in (settings.landing_dir / "feeds" / "access").glob("*/*.jsonl"))
+        assert rest["lines"] + result["lines"] == read, (rest, result, read)
         assert rest["inserted"] == 0 and spark.table(stream.BRONZE).count() == before
     finally:
         shutil.rmtree(folder)
