@@ -80,7 +80,8 @@ def main() -> None:
             report = ingest.run(spark, s, days=[day], log=lambda m: print(m, flush=True) if args.verbose else None)
             timings.append(time.time() - t)
             phases = ", ".join(f"{p} {v:.0f} s" for p, v in report.phase_seconds().items())
-            where.append(f"{spark_jobs_started(spark) - jobs} Spark jobs; summed over files: {phases}; "
+            mode = "/".join(sorted(set(report.projections.values())))
+            where.append(f"{spark_jobs_started(spark) - jobs} Spark jobs, {mode} projections; summed over files: {phases}; "
                          f"run-level commits {report.finish_seconds:.0f} s")
             print(f"{day}: {timings[-1]:.0f} s, {where[-1]}", flush=True)
     tables = days[0][2]

@@ -67,6 +67,12 @@ class Settings:
     # Legacy files loaded side by side (threads sharing one Spark session): a small file's
     # time is mostly commit latency, so a few more threads than cores keeps the cores busy.
     legacy_load_threads: int = 4
+    # A delivery day whose files total at most this many MiB (an incremental day: SF1's is about 1 MiB)
+    # runs with Spark's interpreted row projections instead of generated code. Each Delta commit
+    # rebuilds table state in tasks whose projections Spark would generate and format anew every time
+    # (a fifth of the driver's CPU on such a day); for a few rows, interpreting them is cheaper.
+    # 0 keeps generated code for every day.
+    legacy_interpreted_max_mib: float = 8.0
     _env: dict = field(default_factory=dict, repr=False, compare=False)
 
     # ---- derived paths -------------------------------------------------------------------

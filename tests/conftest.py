@@ -23,6 +23,9 @@ TEST_ENV = {
     "SMARTREHAB_MLFLOW_PORT": "5001",
     "SMARTREHAB_SCALE_FACTOR": "0.01",
     "SMARTREHAB_SPARK_DRIVER_MEMORY": "3g",
+    # The full extract (about 4 MiB) keeps generated code, the incremental day (under 0.1 MiB) is
+    # loaded with interpreted projections: every run of the tests loads through both.
+    "SMARTREHAB_LEGACY_INTERPRETED_MAX_MIB": "1",
     # A slice of the catalog that covers every file format, encoding and reference shape.
     "SMARTREHAB_LEGACY_TABLES": "ZJ_RYJBXX,ZJ_RSDJ,ZJ_FQFQ,SH_XFJL,XL_SCL90,ZD_PGJL,ZD_SLTD,YL_CRBS,"
     # ... plus what the gold indicators read (five centres, assessment areas, safety, follow-up).

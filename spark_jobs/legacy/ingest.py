@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from itertools import islice
@@ -33,6 +34,7 @@ from pyspark.sql import functions as F
 from smartrehab.catalog import Catalog, LegacyTable, load_catalog
 from smartrehab.checksum import file_sha256
 from smartrehab.settings import Settings
+from smartrehab.spark import interpreted_projections
 from spark_jobs.common.delta import append_once, merge_changed, replace_where_in, row_hash, scd2_merge, table_exists
 from spark_jobs.legacy.conform import IDENTITIES_TYPE, conform
 from spark_jobs.legacy.parse import FileRejected, RawRow, iter_rows
@@ -69,6 +71,8 @@ class LoadReport:
     load_id: str
     files: list[FileResult] = field(default_factory=list)
     finish_seconds: float = 0.0   # the run's quarantine, restricted-identity and audit commits
+    # Per delivery day (ISO date): "interpreted" or "generated" row projections (see projections_for).
+    projections: dict[str, str] = field(default_factory=dict)
 
     @property
     def balanced(self) -> bool:
@@ -280,6 +284,14 @@ def _load_day(spark: SparkSession, s: Settings, catalog: Catalog, jobs: list[tup
                     pending_tables.discard(name)
 
 
+def projections_for(s: Settings, paths: list[Path]) -> str:
+    """A day of small files (``legacy_interpreted_max_mib`` in total) is loaded with interpreted row
+    projections: its time is Delta commits, not rows (bench/README.md, "Where a legacy day's time goes")."""
+    limit = s.legacy_interpreted_max_mib * 2**20
+    small = limit > 0 and sum(p.stat().st_size for p in paths) <= limit
+    return "interpreted" if small else "generated"
+
+
 def run(spark: SparkSession, s: Settings, days: list[date] | None = None, tables: list[str] | None = None,
         log=print, workers: int | None = None) -> LoadReport:
     """Load the delivery folders of ``days`` (all present when None), oldest first.
@@ -315,7 +327,10 @@ def run(spark: SparkSession, s: Settings, days: list[date] | None = None, tables
                 f"accepted={res.accepted_rows} quarantined={res.quarantined_rows} in {res.seconds:.1f} s"
                 + (f" ({took})" if took else "") + (f" ({res.message})" if res.message else ""))
 
-        _load_day(spark, s, catalog, jobs, day, load_id, key, already, workers or s.legacy_load_threads, done)
+        mode = report.projections[day.isoformat()] = projections_for(s, [p for _, p in jobs])
+        log(f"{day:%Y-%m-%d}: {len(jobs)} files, {mode} row projections")
+        with interpreted_projections(spark) if mode == "interpreted" else nullcontext():
+            _load_day(spark, s, catalog, jobs, day, load_id, key, already, workers or s.legacy_load_threads, done)
         for p in sorted(folder.iterdir()):
             if p.is_file() and not p.name.startswith((".", "_")) and p.name not in known:
                 log(f"{day:%Y-%m-%d} {p.name}: not in the catalog, left untouched (add it to catalog/tables.yaml)")

@@ -54,6 +54,17 @@ def test_each_loaded_file_says_where_its_time_went(legacy_loaded):
     assert sum(totals.values()) <= sum(f.seconds for f in loaded) + 0.1 * len(loaded)
 
 
+def test_small_days_load_with_interpreted_projections(legacy_loaded, spark, settings):
+    """The tests' threshold (1 MiB, tests/conftest.py) sends the full extract (about 4 MiB) through generated
+    code and the incremental day (under 0.1 MiB) through interpreted projections: both paths load the data
+    every other test here checks."""
+    deliveries, report = legacy_loaded
+    assert settings.legacy_interpreted_max_mib == 1
+    assert report.projections == {deliveries[0].day.isoformat(): "generated",
+                                  deliveries[1].day.isoformat(): "interpreted"}
+    assert spark.conf.get("spark.sql.codegen.factoryMode", None) != "NO_CODEGEN", "the run left its setting behind"
+
+
 def test_each_injected_flaw_is_quarantined_with_its_rule(legacy_loaded, spark):
     deliveries, _ = legacy_loaded
     q = {(r["source_file"], r["source_row"]): r["rules"] for r in
