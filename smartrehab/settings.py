@@ -67,7 +67,7 @@ class Settings:
     # Legacy files loaded side by side (threads sharing one Spark session): a small file's
     # time is mostly commit latency, so a few more threads than cores keeps the cores busy.
     legacy_load_threads: int = 4
-    # A delivery day whose files total at most this many MiB (an incremental day: SF1's is about 1 MiB)
+    # A delivery day whose files total at most this many MiB (an incremental day: 25 KB at SF0.01)
     # runs with Spark's interpreted row projections instead of generated code. Each Delta commit
     # rebuilds table state in tasks whose projections Spark would generate and format anew every time
     # (a fifth of the driver's CPU on such a day); for a few rows, interpreting them is cheaper.
