@@ -10,6 +10,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from smartrehab.catalog import load_catalog
+from smartrehab.spark import CODEGEN_FACTORY_MODE
 from spark_jobs.common.pseudonym import pseudonym
 from spark_jobs.legacy import ingest
 
@@ -62,7 +63,7 @@ def test_small_days_load_with_interpreted_projections(legacy_loaded, spark, sett
     assert settings.legacy_interpreted_max_mib == 1
     assert report.projections == {deliveries[0].day.isoformat(): "generated",
                                   deliveries[1].day.isoformat(): "interpreted"}
-    assert spark.conf.get("spark.sql.codegen.factoryMode", None) != "NO_CODEGEN", "the run left its setting behind"
+    assert spark.conf.get(CODEGEN_FACTORY_MODE, None) != "NO_CODEGEN", "the run left its setting behind"
 
 
 def test_each_injected_flaw_is_quarantined_with_its_rule(legacy_loaded, spark):
