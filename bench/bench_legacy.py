@@ -81,8 +81,9 @@ def main() -> None:
             timings.append(time.time() - t)
             phases = ", ".join(f"{p} {v:.0f} s" for p, v in report.phase_seconds().items())
             mode = "/".join(sorted(set(report.projections.values())))
+            run_level = ", ".join(f"{p} {v:.0f} s" for p, v in report.run_phases.items())
             where.append(f"{spark_jobs_started(spark) - jobs} Spark jobs, {mode} projections; summed over files: {phases}; "
-                         f"run-level commits {report.finish_seconds:.0f} s")
+                         f"run-level commits: {run_level}")
             print(f"{day}: {timings[-1]:.0f} s, {where[-1]}", flush=True)
     tables = days[0][2]
     full = ("full: loaded by an earlier run (not timed here)" if args.incremental_only else

@@ -1,8 +1,8 @@
 """
 ### Legacy ingest (bronze → silver)
 
-Loads the legacy systems' deliveries (`<landing>/legacy/<YYYYMMDD>/`) into bronze and silver,
-catalog-driven: typed, decoded, deduplicated, pseudonymised, every version kept; rejected rows go
+Loads the legacy systems' deliveries (`<landing>/legacy/<YYYYMMDD>/`) into bronze (one table,
+`bronze.legacy_rows`, raw values keyed by legacy column) and silver, catalog-driven: typed, decoded, deduplicated, pseudonymised, every version kept; rejected rows go
 to `quarantine.legacy_rows` with the rule they broke; `audit.load_reconciliation` proves per file
 that source rows = silver rows + quarantined rows.
 

@@ -40,6 +40,11 @@ def _downstream(uid: str, children: dict[str, set[str]]) -> set[str]:
     return seen
 
 
+def bronze_column(legacy_table: str, legacy_column: str) -> str:
+    """Where a legacy column's raw values sit in the one legacy bronze table, as a SQL expression."""
+    return f"bronze.legacy_rows._raw['{legacy_column}'] (_legacy_table = '{legacy_table}')"
+
+
 def coverage_rows(catalog: Catalog, manifest: dict) -> list[dict[str, str]]:
     children = _children(manifest)
     # silver table -> staging models reading it, with their SQL
@@ -59,7 +64,7 @@ def coverage_rows(catalog: Catalog, manifest: dict) -> list[dict[str, str]]:
         rows.append({
             "item_code": it.item_code, "name_zh": it.name_zh, "name_en": it.name_en,
             "legacy_system": it.legacy_system, "legacy_table": it.legacy_table, "legacy_column": it.legacy_column,
-            "pii_class": it.pii_class, "bronze_column": f"bronze.{it.legacy_table.lower()}.{it.legacy_column}",
+            "pii_class": it.pii_class, "bronze_column": bronze_column(it.legacy_table, it.legacy_column),
             "silver_column": f"silver.{it.silver_table}.{it.silver_column}",
             "staging_models": ";".join(sorted(name(s) for s in staging)), "downstream_models": ";".join(down),
             "reported_to_ministry": "Y" if it.reported_to_ministry else "N",

@@ -54,16 +54,24 @@ class GateResult:
 def catalog_rules(catalog: Catalog, layer: str, existing: set[str]) -> list[Rule]:
     """Rules every catalog table gets without anyone writing them."""
     rules: list[Rule] = []
+    if layer == "bronze" and "bronze.legacy_rows" in existing:
+        # One bronze table holds the raw rows of every legacy table (spark_jobs/legacy/ingest.py).
+        name = "bronze.legacy_rows"
+        for col in ("_legacy_table", "_source_file", "_source_row", "_file_sha256", "_load_id"):
+            rules.append(Rule(name, "ExpectColumnValuesToNotBeNull", {"column": col}, "fail"))
+        rules.append(Rule(name, "ExpectColumnValuesToBeInSet",
+                          {"column": "_legacy_table", "value_set": sorted(catalog.tables)}, "fail"))
+        rules.append(Rule(name, "UnexpectedRowsExpectation", {"unexpected_rows_query":
+                          "select _legacy_table, _source_row from {batch} "
+                          "where (_parse_error is null) = (_raw is null)"}, "fail",
+                          "A row carries its raw values, or the rule that kept it from being read; never both."))
+        rules.append(Rule(name, "UnexpectedRowsExpectation", {"unexpected_rows_query":
+                          "select _legacy_table, avg(case when _parse_error is null then 0 else 1 end) as unread "
+                          "from {batch} group by _legacy_table "
+                          "having avg(case when _parse_error is null then 0 else 1 end) > 0.05"}, "warn",
+                          "More than 5 % of a table's lines could not be read."))
     for t in catalog.tables.values():
-        if layer == "bronze":
-            name = f"bronze.{t.name.lower()}"
-            if name not in existing:
-                continue
-            for col in ("_source_file", "_source_row", "_file_sha256", "_load_id"):
-                rules.append(Rule(name, "ExpectColumnValuesToNotBeNull", {"column": col}, "fail"))
-            rules.append(Rule(name, "ExpectColumnValuesToBeNull", {"column": "_parse_error", "mostly": 0.95}, "warn",
-                              "More than 5 % of a table's lines could not be read."))
-        elif layer == "silver":
+        if layer == "silver":
             name = f"silver.{t.silver_table}"
             if name not in existing:
                 continue

@@ -3,14 +3,22 @@
 For each delivery folder ``<landing>/legacy/<YYYYMMDD>/`` and each file in it, parents first:
 
 1. the file registry (``audit.loaded_files``) skips a file whose bytes were already loaded;
-2. the raw rows go to ``bronze.<table>`` with file, line, load id and checksum;
+2. the file's raw rows are staged (Parquet, with file, line, load id and checksum);
 3. ``conform`` types, decodes, checks and pseudonymises them; accepted rows are merged into
-   ``silver.<silver_table>`` (every version kept), rejected rows go to ``quarantine.legacy_rows``
-   with their rules; clear identifiers go only to ``silver.restricted_identity``;
-4. ``audit.load_reconciliation`` records, per file, source rows = accepted + quarantined.
+   ``silver.<silver_table>`` (every version kept).
 
-Re-running any step for the same file skips its bronze append (a Delta transaction id per file),
-replaces its quarantine rows and merges the same silver versions again, which changes nothing.
+Then, once per run, for every file loaded:
+
+4. the staged raw rows go to the one bronze table ``bronze.legacy_rows`` (raw values as a map of
+   legacy column to value, partitioned by legacy table): one commit a run, not one per table;
+5. rejected rows go to ``quarantine.legacy_rows`` with their rules; clear identifiers go only to
+   ``silver.restricted_identity``;
+6. ``audit.load_reconciliation`` records, per file, source rows = accepted + quarantined, and the
+   file registry records the file.
+
+Re-running any step for the same file appends no bronze row twice (files already in bronze are left
+out of the append), replaces its quarantine rows and merges the same silver versions again, which
+changes nothing.
 """
 
 from __future__ import annotations
@@ -23,22 +31,26 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from itertools import islice
+from functools import reduce
+from itertools import chain, islice
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 
 from smartrehab.catalog import Catalog, LegacyTable, load_catalog
 from smartrehab.checksum import file_sha256
 from smartrehab.settings import Settings
 from smartrehab.spark import interpreted_projections
-from spark_jobs.common.delta import append_once, merge_changed, replace_where_in, row_hash, scd2_merge, table_exists
+from spark_jobs.common.delta import merge_changed, replace_where_in, row_hash, scd2_merge, table_exists
 from spark_jobs.legacy.conform import IDENTITIES_TYPE, conform
 from spark_jobs.legacy.parse import FileRejected, RawRow, iter_rows
 
+BRONZE = "bronze.legacy_rows"
 QUARANTINE = "quarantine.legacy_rows"
 RECONCILIATION = "audit.load_reconciliation"
 REGISTRY = "audit.loaded_files"
@@ -61,16 +73,19 @@ class FileResult:
     phases: dict[str, float] = field(default_factory=dict)
 
 
-# read: parse and stage the file's rows; bronze: the append; conform: type, check, pseudonymise and write
-# the accepted / rejected halves; silver: the SCD2 merge.
-PHASES = ("read", "bronze", "conform", "silver")
+# read: parse and stage the file's rows; conform: type, check, pseudonymise and split into the accepted /
+# rejected halves; silver: the SCD2 merge.
+PHASES = ("read", "conform", "silver")
+# The run-level commits, once per run for all its files (_finish).
+RUN_PHASES = ("bronze", "quarantine", "identity", "audit")
 
 
 @dataclass
 class LoadReport:
     load_id: str
     files: list[FileResult] = field(default_factory=list)
-    finish_seconds: float = 0.0   # the run's quarantine, restricted-identity and audit commits
+    # Seconds of each RUN_PHASES commit of the run.
+    run_phases: dict[str, float] = field(default_factory=dict)
     # Per delivery day (ISO date): "interpreted" or "generated" row projections (see projections_for).
     projections: dict[str, str] = field(default_factory=dict)
 
@@ -114,23 +129,38 @@ def silver_name(table: LegacyTable) -> str:
     return f"silver.{table.silver_table}"
 
 
-def bronze_name(table: LegacyTable) -> str:
-    return f"bronze.{table.name.lower()}"
-
-
 STAGE_CHUNK_ROWS = 200_000
+# What a staged file carries besides the table's raw columns (all strings).
+STAGE_META = [("_source_row", pa.int64()), ("_row_sha256", pa.string()), ("_parse_error", pa.string()),
+              ("_raw_line", pa.string()), ("_load_id", pa.string()), ("_source_file", pa.string()),
+              ("_file_sha256", pa.string())]
+
+
+def stage_schema(table: LegacyTable) -> pa.Schema:
+    return pa.schema([(c, pa.string()) for c in table.columns] + STAGE_META)
+
+
+def _spark_schema(schema: pa.Schema) -> str:
+    names = {pa.string(): "string", pa.int64(): "bigint"}
+    return ", ".join(f"`{f.name}` {names[f.type]}" for f in schema)
+
+
+def staged_path(s: Settings, load_id: str, table: LegacyTable, sha: str) -> Path:
+    return s.var_dir / "staging" / load_id / f"{table.name}-{sha[:12]}.parquet"
+
+
+def read_staged(spark: SparkSession, s: Settings, load_id: str, table: LegacyTable, sha: str) -> DataFrame:
+    """A staged file, read with its known schema (no schema-inference job)."""
+    return spark.read.schema(_spark_schema(stage_schema(table))).parquet(str(staged_path(s, load_id, table, sha)))
 
 
 def _stage(s: Settings, load_id: str, table: LegacyTable, path: Path, sha: str, rows: Iterator[RawRow]) -> tuple[Path, int]:
     """Write a file's raw rows to one Parquet staging file, STAGE_CHUNK_ROWS rows at a time, so that a
     file of millions of rows never sits in memory as Python objects. Returns the path and the row count."""
-    meta = [("_source_row", pa.int64()), ("_row_sha256", pa.string()), ("_parse_error", pa.string()),
-            ("_raw_line", pa.string()), ("_load_id", pa.string()), ("_source_file", pa.string()),
-            ("_file_sha256", pa.string())]
-    schema = pa.schema([(c, pa.string()) for c in table.columns] + meta)
+    schema = stage_schema(table)
     source = f"{path.parent.name}/{path.name}"
     empty = (None,) * len(table.columns)
-    out = s.var_dir / "staging" / load_id / f"{table.name}-{sha[:12]}.parquet"
+    out = staged_path(s, load_id, table, sha)
     out.parent.mkdir(parents=True, exist_ok=True)
     n = 0
     with pq.ParquetWriter(out, schema) as writer:
@@ -179,15 +209,15 @@ def _write_audit(spark: SparkSession, load_id: str, results: list[tuple[date, st
                                      "status", "recorded_at"), REGISTRY, ["file_sha256"])
 
 
-def load_file(spark: SparkSession, s: Settings, catalog: Catalog, table: LegacyTable, path: Path, day: date,
+def load_file(spark: SparkSession, s: Settings, catalog: Catalog, table: LegacyTable, path: Path,
               load_id: str, key: str, already: set[str]) -> tuple[str, FileResult]:
     t0 = time.monotonic()
-    sha, res = _load_file(spark, s, catalog, table, path, day, load_id, key, already)
+    sha, res = _load_file(spark, s, catalog, table, path, load_id, key, already)
     res.seconds = time.monotonic() - t0
     return sha, res
 
 
-def _load_file(spark: SparkSession, s: Settings, catalog: Catalog, table: LegacyTable, path: Path, day: date,
+def _load_file(spark: SparkSession, s: Settings, catalog: Catalog, table: LegacyTable, path: Path,
                load_id: str, key: str, already: set[str]) -> tuple[str, FileResult]:
     phases: dict[str, float] = {}
     clock = [time.monotonic()]
@@ -206,14 +236,9 @@ def _load_file(spark: SparkSession, s: Settings, catalog: Catalog, table: Legacy
         rows = iter_rows(path, table)
     except FileRejected as exc:
         return sha, FileResult(name, table.name, "rejected", message=str(exc))
-    stage_dir = s.var_dir / "staging" / load_id
-    staged_path, n_rows = _stage(s, load_id, table, path, sha, rows)
+    _, n_rows = _stage(s, load_id, table, path, sha, rows)
     lap("read")
-    staged = spark.read.parquet(str(staged_path))
-    bronze = staged.withColumn("_loaded_at", F.current_timestamp()).withColumn("_delivery_day", F.lit(day))
-    # One append per file, ever: a retry after a crash is skipped by Delta (transaction id = file).
-    append_once(bronze, bronze_name(table), f"legacy-file-{sha}")
-    lap("bronze")
+    staged = read_staged(spark, s, load_id, table, sha)
     parents = {}
     for col, target in table.references.items():
         ptable = catalog.table(target.split(".")[0])
@@ -222,24 +247,50 @@ def _load_file(spark: SparkSession, s: Settings, catalog: Catalog, table: Legacy
             parents[col] = spark.table(silver_name(ptable)).select(F.col(pitem.silver_column).alias("k"))
         else:
             parents[col] = spark.createDataFrame([], "k string")
-    # One Spark job conforms the file: its rows are written once, split on _ok. Silver reads the accepted
-    # half; quarantine and clear identities are gathered from every file's output once per run (_finish).
-    out_dir = stage_dir / "conformed" / sha
-    conform(staged, table, catalog, key, parents).write.mode("overwrite").partitionBy("_ok").parquet(str(out_dir))
-    # Counted from the Parquet footers just written: no second Spark job.
-    n_accepted, n_quarantined = _parquet_rows(out_dir / "_ok=true"), _parquet_rows(out_dir / "_ok=false")
+    conformed = conform(staged, table, catalog, key, parents)
+    business = [c for c in conformed.columns if not c.startswith("_")]
+    conformed = row_hash(conformed, business)
+    # The file's rows are conformed once, split on _ok. Silver takes the accepted half; quarantine and clear
+    # identities are gathered from every file's halves once per run (_finish).
+    out_dir = s.var_dir / "staging" / load_id / "conformed" / sha
+    if n_rows <= SMALL_FILE_ROWS:
+        n_accepted, n_quarantined, accepted = _split_in_driver(spark, conformed, out_dir)
+    else:
+        conformed.write.mode("overwrite").partitionBy("_ok").parquet(str(out_dir))
+        # Counted from the Parquet footers just written: no second Spark job.
+        n_accepted, n_quarantined = _parquet_rows(out_dir / "_ok=true"), _parquet_rows(out_dir / "_ok=false")
+        halves = StructType([f for f in conformed.schema.fields if f.name != "_ok"])
+        accepted = spark.read.schema(halves).parquet(str(out_dir / "_ok=true")) if n_accepted else None
     lap("conform")
     merged = {"inserted": 0}
-    if n_accepted:
-        accepted = spark.read.parquet(str(out_dir / "_ok=true"))
-        business = [c for c in accepted.columns if not c.startswith("_")]
+    if accepted is not None:
         keys = [table.item(k).silver_column for k in table.key]
         version = table.item(table.version_column).silver_column
-        batch = row_hash(accepted.select(*business, "_load_id", "_source_file", "_source_row"), business)
+        batch = accepted.select(*business, "_load_id", "_source_file", "_source_row", "_row_hash")
         merged = scd2_merge(spark, batch, silver_name(table), keys, version)
     lap("silver")
     return sha, FileResult(name, table.name, "loaded", n_rows, n_accepted, n_quarantined, merged["inserted"],
                            phases=phases)
+
+
+# A file of at most this many rows (every file of an incremental day, most at SF1) is conformed into the
+# driver's memory and split there: no Parquet write and re-read, and its silver batch is a local relation.
+SMALL_FILE_ROWS = 5000
+
+
+def _split_in_driver(spark: SparkSession, conformed: DataFrame, out_dir: Path):
+    """Conform a small file in one Spark job whose result comes to the driver; write its two halves as
+    _finish expects them (``_ok=true`` / ``_ok=false``). Returns accepted count, rejected count and the
+    accepted rows as a DataFrame (None when there are none)."""
+    rows = conformed.toArrow()
+    ok = rows.column("_ok")
+    halves = {"true": rows.filter(ok).drop_columns(["_ok"]), "false": rows.filter(pc.invert(ok)).drop_columns(["_ok"])}
+    for half, part in halves.items():
+        if part.num_rows:
+            (out_dir / f"_ok={half}").mkdir(parents=True, exist_ok=True)
+            pq.write_table(part, out_dir / f"_ok={half}" / "part-0.parquet")
+    good = halves["true"]
+    return good.num_rows, halves["false"].num_rows, (spark.createDataFrame(good) if good.num_rows else None)
 
 
 def _parquet_rows(folder: Path) -> int:
@@ -257,7 +308,7 @@ def _parents(catalog: Catalog, name: str) -> set[str]:
 
 
 def _load_day(spark: SparkSession, s: Settings, catalog: Catalog, jobs: list[tuple[LegacyTable, Path]],
-              day: date, load_id: str, key: str, already: set[str], workers: int, done_cb) -> None:
+              load_id: str, key: str, already: set[str], workers: int, done_cb) -> None:
     """Load one day's files on ``workers`` threads, each table as soon as its parents of the same day are in
     silver (the orphan check reads them), the biggest files first: a long file starts early instead of
     holding back a whole level of the reference graph. One file of a table at a time."""
@@ -273,7 +324,7 @@ def _load_day(spark: SparkSession, s: Settings, catalog: Catalog, jobs: list[tup
                     continue
                 waiting.remove(job)
                 busy.add(table.name)
-                running[pool.submit(load_file, spark, s, catalog, table, path, day, load_id, key, already)] = table.name
+                running[pool.submit(load_file, spark, s, catalog, table, path, load_id, key, already)] = table.name
             if not running:
                 raise ValueError(f"files {[p.name for _, p in waiting]} wait for parents that never load")
             complete, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -330,22 +381,58 @@ def run(spark: SparkSession, s: Settings, days: list[date] | None = None, tables
         mode = report.projections[day.isoformat()] = projections_for(s, [p for _, p in jobs])
         log(f"{day:%Y-%m-%d}: {len(jobs)} files, {mode} row projections")
         with interpreted_projections(spark) if mode == "interpreted" else nullcontext():
-            _load_day(spark, s, catalog, jobs, day, load_id, key, already, workers or s.legacy_load_threads, done)
+            _load_day(spark, s, catalog, jobs, load_id, key, already, workers or s.legacy_load_threads, done)
         for p in sorted(folder.iterdir()):
             if p.is_file() and not p.name.startswith((".", "_")) and p.name not in known:
                 log(f"{day:%Y-%m-%d} {p.name}: not in the catalog, left untouched (add it to catalog/tables.yaml)")
                 report.files.append(FileResult(f"{folder.name}/{p.name}", "", "unknown_file",
                                                message="file name matches no catalog table"))
-    t0 = time.monotonic()
-    _finish(spark, s, load_id, results)
-    report.finish_seconds = round(time.monotonic() - t0, 1)
+    # The run-level commits of a run made only of small days are small too.
+    small = set(report.projections.values()) == {"interpreted"}
+    with interpreted_projections(spark) if small else nullcontext():
+        report.run_phases = _finish(spark, s, catalog, load_id, results)
     return report
 
 
-def _finish(spark: SparkSession, s: Settings, load_id: str, results) -> None:
-    stage_dir = s.var_dir / "staging" / load_id
-    shas = [sha for _, sha, r in results if r.status == "loaded"]
+def append_bronze(spark: SparkSession, s: Settings, catalog: Catalog, load_id: str,
+                  files: list[tuple[date, str, str]]) -> int:
+    """Append the staged raw rows of ``files`` (delivery day, file checksum, legacy table) to the bronze
+    table in one commit; a file whose rows are in bronze already (a run that died after this step and is
+    run again) is left out, so no row is appended twice. Returns the number of files appended."""
+    if table_exists(spark, BRONZE) and files:
+        shas = sorted({sha for _, sha, _ in files})
+        present = {r[0] for r in spark.table(BRONZE).where(F.col("_file_sha256").isin(shas))
+                   .select("_file_sha256").distinct().collect()}
+        files = [f for f in files if f[1] not in present]
+    frames = []
+    for day, sha, name in files:
+        table = catalog.table(name)
+        raw = F.create_map(*chain.from_iterable((F.lit(c), F.col(c)) for c in table.columns))
+        frames.append(read_staged(spark, s, load_id, table, sha).select(
+            F.lit(table.name).alias("_legacy_table"), *(F.col(c) for c, _ in STAGE_META),
+            # An unreadable line has no values, only its text (_raw_line) and the rule (_parse_error).
+            F.when(F.col("_parse_error").isNull(), raw).alias("_raw"), F.lit(day).alias("_delivery_day")))
+    if frames:
+        (reduce(DataFrame.unionByName, frames).withColumn("_loaded_at", F.current_timestamp())
+         .write.format("delta").mode("append").partitionBy("_legacy_table").saveAsTable(BRONZE))
+    return len(frames)
 
+
+def _finish(spark: SparkSession, s: Settings, catalog: Catalog, load_id: str, results) -> dict[str, float]:
+    """The run-level commits (RUN_PHASES), each once for all the run's files; returns their seconds."""
+    stage_dir = s.var_dir / "staging" / load_id
+    loaded = [(day, sha, r.table) for day, sha, r in results if r.status == "loaded"]
+    shas = [sha for _, sha, _ in loaded]
+    took: dict[str, float] = {}
+    clock = [time.monotonic()]
+
+    def lap(phase: str) -> None:
+        now = time.monotonic()
+        took[phase] = round(now - clock[0], 1)
+        clock[0] = now
+
+    append_bronze(spark, s, catalog, load_id, loaded)
+    lap("bronze")
     def side(half: str):
         paths = [str(p) for p in sorted((stage_dir / "conformed").glob(f"*/{half}"))]
         return spark.read.schema(SIDE_SCHEMA).parquet(*paths) if paths else None
@@ -359,6 +446,7 @@ def _finish(spark: SparkSession, s: Settings, load_id: str, results) -> None:
             F.col("_message").alias("message"), F.col("_raw_values").alias("raw_values"),
             F.col("_raw_line").alias("raw_line"), F.current_timestamp().alias("quarantined_at")),
             QUARANTINE, "file_sha256", shas)
+    lap("quarantine")
     accepted = side("_ok=true")
     if accepted is not None:
         ids = (accepted.select("_load_id", F.explode("_identities").alias("i"))
@@ -367,5 +455,8 @@ def _finish(spark: SparkSession, s: Settings, load_id: str, results) -> None:
                .dropDuplicates(["pseudonym", "domain"]))
         # A clear value seen again keeps the load that first brought it.
         merge_changed(spark, ids, IDENTITY, ["pseudonym", "domain"], ignore=("first_load_id",))
+    lap("identity")
     _write_audit(spark, load_id, results)
+    lap("audit")
     shutil.rmtree(stage_dir, ignore_errors=True)
+    return took

@@ -21,7 +21,7 @@ def test_items_follow_staging_models_and_their_descendants():
     rows = {r["item_code"]: r for r in coverage_rows(load_catalog(), _manifest())}
     assert len(rows) == 1162
     sex = rows["SZ-0004"]
-    assert sex["bronze_column"] == "bronze.zj_ryjbxx.XB" and sex["silver_column"] == "silver.person.sex"
+    assert sex["bronze_column"] == "bronze.legacy_rows._raw['XB'] (_legacy_table = 'ZJ_RYJBXX')" and sex["silver_column"] == "silver.person.sex"
     assert sex["staging_models"] == "stg_person" and sex["downstream_models"] == "fct_b;int_a"
     name = rows["SZ-0002"]  # not selected by the staging model: used by nothing
     assert name["staging_models"] == "" and name["downstream_models"] == ""

@@ -29,3 +29,16 @@ def test_yaml_rules_only_for_existing_tables_and_validated(tmp_path):
     (bad / "gold.yaml").write_text("t:\n  - {type: ExpectColumnValuesToNotBeNull, column: x, severity: maybe}\n")
     with pytest.raises(ValueError, match="severity"):
         yaml_rules(load_settings({}).__class__(repo_root=tmp_path), "gold", {"gold.t"})
+
+
+def test_bronze_rules_cover_the_one_legacy_bronze_table():
+    catalog = load_catalog()
+    assert catalog_rules(catalog, "bronze", set()) == []
+    rules = catalog_rules(catalog, "bronze", {"bronze.legacy_rows"})
+    assert {r.table for r in rules} == {"bronze.legacy_rows"}
+    not_null = {r.kwargs["column"] for r in rules if r.type == "ExpectColumnValuesToNotBeNull"}
+    assert {"_legacy_table", "_source_file", "_source_row", "_file_sha256", "_load_id"} <= not_null
+    tables = next(r for r in rules if r.type == "ExpectColumnValuesToBeInSet")
+    assert tables.kwargs["value_set"] == sorted(catalog.tables) and tables.severity == "fail"
+    unread = next(r for r in rules if "group by _legacy_table" in r.kwargs.get("unexpected_rows_query", ""))
+    assert unread.severity == "warn"
