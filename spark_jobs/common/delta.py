@@ -12,6 +12,7 @@ a transaction id.
 
 from __future__ import annotations
 
+import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
@@ -33,11 +34,8 @@ def scd2_merge(spark: SparkSession, batch: DataFrame, table: str, keys: list[str
 
     Returns counts: versions inserted, existing versions re-chained (updated).
 
-    A batch of at most SMALL_BATCH_ROWS rows (a legacy file of an incremental day) is brought to the
-    driver once and merged from that copy: the stored versions of its keys are read once, by key value
-    (Delta skips every data file whose statistics cannot hold them), and neither that read nor the
-    batch is computed again inside the MERGE. When none of its keys is stored yet, it is appended.
-    A larger batch (a full load) is merged from its plan against the whole table.
+    A batch of at most SMALL_BATCH_ROWS rows (a legacy file of an incremental day) is merged from the
+    driver (``_merge_small``). A larger batch (a full load) is merged from its plan against the whole table.
     """
     from delta.tables import DeltaTable
 
@@ -48,51 +46,81 @@ def scd2_merge(spark: SparkSession, batch: DataFrame, table: str, keys: list[str
         _chain(_versions(batch.dropDuplicates(version_key), version_col), w).write.format("delta").saveAsTable(table)
         return {"inserted": _last_commit_rows(spark, table), "updated": 0}
     target = spark.table(table)
+    head = batch.limit(SMALL_BATCH_ROWS + 1).toArrow()
+    if head.num_rows <= SMALL_BATCH_ROWS:
+        return _merge_small(spark, head, table, target, keys, version_col)
     cols = target.columns
     match = [*keys, "valid_from", "_row_hash"]
-    cond = F.expr(" and ".join(f"t.`{c}` <=> s.`{c}`" for c in match))
-    head = batch.limit(SMALL_BATCH_ROWS + 1).toArrow()
-    small = head.num_rows <= SMALL_BATCH_ROWS
-    if small:
-        if head.num_rows == 0:
-            return {"inserted": 0, "updated": 0}  # an empty batch: no commit at all
-        head = _distinct(head, version_key)
-        batch = spark.createDataFrame(head)
-        values = set(head.column(keys[0]).to_pylist())
-
-        def holds(col: str):
-            found = F.col(col).isin(sorted(v for v in values if v is not None))
-            return found | F.col(col).isNull() if None in values else found
-
-        target = target.where(holds(keys[0]))
-        cond = cond & holds(f"t.`{keys[0]}`")
-    else:
-        batch = batch.dropDuplicates(version_key)
-    with_scd = _versions(batch, version_col)
+    with_scd = _versions(batch.dropDuplicates(version_key), version_col)
     # Every stored version of the batch's keys. Re-chaining them together with the batch (a version
     # already stored appears in both; dropDuplicates keeps one) gives each version its valid_to; the
     # MERGE updates only versions whose valid_to / is_current changed.
-    batch_keys = with_scd.select(*keys).distinct()
-    # A small batch is broadcast, here and as the MERGE source: the target is never shuffled.
-    existing = target.join(F.broadcast(batch_keys) if small else batch_keys, on=keys, how="left_semi")
-    if small:
-        stored = existing.toArrow()
-        if stored.num_rows == 0:
-            _chain(with_scd, w).select(*cols).write.format("delta").mode("append").saveAsTable(table)
-            return {"inserted": head.num_rows, "updated": 0}
-        existing = spark.createDataFrame(stored)
+    existing = target.join(with_scd.select(*keys).distinct(), on=keys, how="left_semi")
     source = _chain(existing.select(*cols).unionByName(with_scd.select(*cols)).dropDuplicates(match), w)
-    metrics = (DeltaTable.forName(spark, table).alias("t")
-               .merge((F.broadcast(source) if small else source).alias("s"), cond)
+    return _merge_versions(DeltaTable.forName(spark, table), source, match)
+
+
+SMALL_BATCH_ROWS = 5000
+
+
+def _merge_versions(target, source: DataFrame, match: list[str], condition=None) -> dict:
+    """The SCD2 MERGE: a source version already stored gets its valid_to / is_current (when they changed),
+    a new one is inserted."""
+    cond = F.expr(" and ".join(f"t.`{c}` <=> s.`{c}`" for c in match))
+    metrics = (target.alias("t").merge(source.alias("s"), cond if condition is None else cond & condition)
                .whenMatchedUpdate(condition="not (t.valid_to <=> s.valid_to) or t.is_current <> s.is_current",
                                   set={"valid_to": "s.valid_to", "is_current": "s.is_current"})
                .whenNotMatchedInsertAll()
                .execute()).first()
-    inserted = int(metrics["num_inserted_rows"]) if metrics is not None else 0
-    return {"inserted": inserted, "updated": int(metrics["num_updated_rows"]) if metrics is not None else 0}
+    if metrics is None:
+        return {"inserted": 0, "updated": 0}
+    return {"inserted": int(metrics["num_inserted_rows"]), "updated": int(metrics["num_updated_rows"])}
 
 
-SMALL_BATCH_ROWS = 2000
+def _merge_small(spark: SparkSession, head, table: str, target: DataFrame, keys: list[str], version_col: str) -> dict:
+    """A small batch (an Arrow table in the driver): the stored versions of its keys are read once, by key
+    value (Delta skips every data file whose statistics cannot hold them), and the chain of stored and new
+    versions is computed here. Then one commit at most: nothing when every version is stored with its
+    valid_to already (a replay), an append when no stored version changes, else a MERGE of only the
+    versions that are new or change."""
+    from delta.tables import DeltaTable
+
+    if head.num_rows == 0:
+        return {"inserted": 0, "updated": 0}  # an empty batch: no commit at all
+    head = _distinct(head, [*keys, version_col, "_row_hash"])
+    values = set(head.column(keys[0]).to_pylist())
+
+    def holds(col: str):
+        found = F.col(col).isin(sorted(v for v in values if v is not None))
+        return found | F.col(col).isNull() if None in values else found
+
+    stored_q = target.where(holds(keys[0]))
+    if len(keys) > 1:  # the first key column narrows the read; the others are matched here
+        stored_q = stored_q.join(F.broadcast(spark.createDataFrame(_distinct(head.select(keys), keys))), keys,
+                                 "left_semi")
+    stored = stored_q.toArrow()
+    match = [*keys, "valid_from", "_row_hash"]
+    cols = stored.column_names
+    old = stored.to_pylist()
+    seen = {tuple(r[c] for c in match) for r in old}
+    new = []
+    for r in head.to_pylist():
+        v = {c: r.get(c) for c in cols}
+        v.update(valid_from=r[version_col], valid_to=None, is_current=True)
+        if tuple(v[c] for c in match) not in seen:
+            new.append(v)
+    before = [(r["valid_to"], r["is_current"]) for r in old]
+    _chain_rows(old + new, keys)
+    changed = [r for r, (valid_to, current) in zip(old, before, strict=True)
+               if r["valid_to"] != valid_to or r["is_current"] != current]
+    if not new and not changed:
+        return {"inserted": 0, "updated": 0}  # every version is stored as it should be: no commit
+    rows = spark.createDataFrame(pa.Table.from_pylist(changed + new, schema=stored.schema))
+    if not changed:
+        rows.write.format("delta").mode("append").saveAsTable(table)
+        return {"inserted": len(new), "updated": 0}
+    # The source is a local relation: broadcast, and the target is pruned by the batch's key values.
+    return _merge_versions(DeltaTable.forName(spark, table), F.broadcast(rows), match, holds(f"t.`{keys[0]}`"))
 
 
 def _versions(batch: DataFrame, version_col: str) -> DataFrame:
@@ -105,6 +133,18 @@ def _chain(df: DataFrame, w) -> DataFrame:
     """Each version is valid until the next version of its key; the last one is current."""
     return (df.withColumn("valid_to", F.lead("valid_from").over(w))
             .withColumn("is_current", F.col("valid_to").isNull()))
+
+
+def _chain_rows(rows: list[dict], keys: list[str]) -> None:
+    """``_chain`` on rows in the driver, in place: the same order (valid_from, then _row_hash, per key)."""
+    def order(r):  # nulls first, as Spark's ascending order
+        return tuple((r[c] is not None, r[c]) for c in (*keys, "valid_from", "_row_hash"))
+
+    rows = sorted(rows, key=order)
+    for r, nxt in zip(rows, [*rows[1:], None], strict=True):
+        same = nxt is not None and all(nxt[k] == r[k] for k in keys)
+        r["valid_to"] = nxt["valid_from"] if same else None
+        r["is_current"] = not same
 
 
 def _distinct(rows, columns: list[str]):

@@ -63,7 +63,7 @@ def _fail(cond: Column, rule: str, message: Column) -> tuple[Column, Column]:
 def conform(bronze: DataFrame, table: LegacyTable, catalog: Catalog, key: str,
             parent_keys: dict[str, DataFrame] | None = None) -> DataFrame:
     """``parent_keys`` maps a referencing legacy column to a one-column DataFrame ``k`` holding the
-    valid silver values (pseudonymised where the column is a direct identifier)."""
+    valid silver values (pseudonymised where the column is a direct identifier), each value once."""
     parent_keys = parent_keys or {}
     # Raw legacy columns get a prefix: Spark is case-insensitive, and a legacy column (HBSAG)
     # may share its name with its silver column (hbsag).
@@ -130,7 +130,7 @@ def conform(bronze: DataFrame, table: LegacyTable, catalog: Catalog, key: str,
     for col, parent in parent_keys.items():
         it = table.item(col)
         flag = f"_ref_ok_{col}"
-        df = df.join(parent.select(F.col("k").alias(it.silver_column), F.lit(True).alias(flag)).distinct(),
+        df = df.join(parent.select(F.col("k").alias(it.silver_column), F.lit(True).alias(flag)),
                      on=it.silver_column, how="left")
         bad_flag = f"_orphan_{col}"
         df = df.withColumn(bad_flag, F.col(it.silver_column).isNotNull() & F.col(flag).isNull()

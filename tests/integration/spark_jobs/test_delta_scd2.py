@@ -78,9 +78,12 @@ def test_replaying_a_batch_changes_nothing(spark, merge):
     merge(batch)
     merge([("a", "-", "3", ts(3))])
     before = state(spark)
+    version = spark.sql(f"describe history {TABLE} limit 1").first()["version"]
     assert merge(batch) == {"inserted": 0, "updated": 0}
     assert merge([("a", "-", "3", ts(3))]) == {"inserted": 0, "updated": 0}
     assert state(spark) == before
+    # A replay finds every version stored with its valid_to: no commit at all.
+    assert spark.sql(f"describe history {TABLE} limit 1").first()["version"] == version
 
 
 def test_an_empty_batch_commits_nothing(spark, merge):
