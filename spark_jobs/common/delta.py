@@ -42,8 +42,13 @@ def scd2_merge(spark: SparkSession, batch: DataFrame, table: str, keys: list[str
     version_key = [*keys, version_col, "_row_hash"]
     w = Window.partitionBy(*keys).orderBy(F.col("valid_from").asc(), F.col("_row_hash").asc())
     if not table_exists(spark, table):
-        # First load: the chain is computed on the batch alone and written in one commit.
-        _chain(_versions(batch.dropDuplicates(version_key), version_col), w).write.format("delta").saveAsTable(table)
+        # First load: the chain is computed on the batch alone and written in one commit. When no key occurs
+        # twice (a full extract holds each record once), every version is current: found from the key columns
+        # alone, so the batch's rows are not shuffled.
+        repeated = batch.groupBy(*keys).count().where(F.col("count") > 1).limit(1).count() > 0
+        first = _chain(_versions(batch.dropDuplicates(version_key), version_col), w) if repeated else \
+            _versions(batch, version_col)
+        first.write.format("delta").saveAsTable(table)
         return {"inserted": _last_commit_rows(spark, table), "updated": 0}
     target = spark.table(table)
     head = batch.limit(SMALL_BATCH_ROWS + 1).toArrow()
@@ -94,13 +99,17 @@ def _merge_small(spark: SparkSession, head, table: str, target: DataFrame, keys:
         found = F.col(col).isin(sorted(v for v in values if v is not None))
         return found | F.col(col).isNull() if None in values else found
 
-    stored_q = target.where(holds(keys[0]))
+    match = [*keys, "valid_from", "_row_hash"]
+    # Only what the chain needs of the stored versions: a stored version is only ever re-chained (its
+    # valid_to / is_current), never re-inserted, so its other columns are not read.
+    stored_q = target.where(holds(keys[0])).select(*match, "valid_to", "is_current")
     if len(keys) > 1:  # the first key column narrows the read; the others are matched here
         stored_q = stored_q.join(F.broadcast(spark.createDataFrame(_distinct(head.select(keys), keys))), keys,
                                  "left_semi")
     stored = stored_q.toArrow()
-    match = [*keys, "valid_from", "_row_hash"]
-    cols = stored.column_names
+    # The table's columns as Arrow types (no job); nullable, as a re-chained version carries only the above.
+    schema = pa.schema([f.with_nullable(True) for f in target.limit(0).toArrow().schema])
+    cols = schema.names
     old = stored.to_pylist()
     seen = {tuple(r[c] for c in match) for r in old}
     new = []
@@ -115,7 +124,7 @@ def _merge_small(spark: SparkSession, head, table: str, target: DataFrame, keys:
                if r["valid_to"] != valid_to or r["is_current"] != current]
     if not new and not changed:
         return {"inserted": 0, "updated": 0}  # every version is stored as it should be: no commit
-    rows = spark.createDataFrame(pa.Table.from_pylist(changed + new, schema=stored.schema))
+    rows = spark.createDataFrame(pa.Table.from_pylist(changed + new, schema=schema))
     if not changed:
         rows.write.format("delta").mode("append").saveAsTable(table)
         return {"inserted": len(new), "updated": 0}

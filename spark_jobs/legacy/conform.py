@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from itertools import chain
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from smartrehab.catalog import Catalog, Item, LegacyTable
@@ -62,8 +62,9 @@ def _fail(cond: Column, rule: str, message: Column) -> tuple[Column, Column]:
 
 def conform(bronze: DataFrame, table: LegacyTable, catalog: Catalog, key: str,
             parent_keys: dict[str, DataFrame] | None = None) -> DataFrame:
-    """``parent_keys`` maps a referencing legacy column to a one-column DataFrame ``k`` holding the
-    valid silver values (pseudonymised where the column is a direct identifier), each value once."""
+    """``bronze`` holds the rows of one delivered file. ``parent_keys`` maps a referencing legacy column to a
+    one-column DataFrame ``k`` holding the valid silver values (pseudonymised where the column is a direct
+    identifier), each value once."""
     parent_keys = parent_keys or {}
     # Raw legacy columns get a prefix: Spark is case-insensitive, and a legacy column (HBSAG)
     # may share its name with its silver column (hbsag).
@@ -115,11 +116,14 @@ def conform(bronze: DataFrame, table: LegacyTable, catalog: Catalog, key: str,
             identity_cols.append((it, typed))
             continue
         silver_cols.append(typed.alias(it.silver_column))
-    # Exact duplicates inside the batch: the first copy wins, later copies are quarantined.
-    w = Window.partitionBy(*raw_cols).orderBy("_source_file", "_source_row")
-    df = df.withColumn("_dup_rank", F.when(F.col("_parse_error").isNull(), F.row_number().over(w)).otherwise(1))
-    df = df.withColumn("_dup_of", F.when(F.col("_dup_rank") > 1, F.first("_source_row").over(w)))
-    dup = F.col("_dup_rank") > 1
+    # Exact duplicates inside the file (the same line, by its checksum): the first copy wins, later copies are
+    # quarantined. Found from the checksums alone, one narrow aggregate, and broadcast back: the file's rows
+    # themselves are never shuffled.
+    firsts = (bronze.where(F.col("_parse_error").isNull()).groupBy("_row_sha256")
+              .agg(F.count(F.lit(1)).alias("_copies"), F.min("_source_row").alias("_dup_of"))
+              .where(F.col("_copies") > 1).drop("_copies"))
+    df = df.join(F.broadcast(firsts), "_row_sha256", "left")
+    dup = F.col("_parse_error").isNull() & (F.col("_source_row") > F.coalesce("_dup_of", "_source_row"))
     rules.append(F.when(dup, F.lit("duplicate_row")))
     msgs.append(F.when(dup, F.concat(where, F.lit("exact duplicate of line "), F.col("_dup_of").cast("string"))))
 

@@ -248,16 +248,22 @@ def load_file(spark: SparkSession, s: Settings, catalog: Catalog, table: LegacyT
     return sha, res
 
 
-def _load_file(spark: SparkSession, s: Settings, catalog: Catalog, table: LegacyTable, path: Path,
-               load_id: str, key: str, already: set[str], parent_keys: ParentKeys) -> tuple[str, FileResult]:
-    phases: dict[str, float] = {}
+def _stopwatch(into: dict[str, float]):
+    """``lap(phase)`` records under ``phase`` the seconds since the previous lap (or since the start)."""
     clock = [time.monotonic()]
 
     def lap(phase: str) -> None:
         now = time.monotonic()
-        phases[phase] = round(now - clock[0], 3)
+        into[phase] = round(now - clock[0], 3)
         clock[0] = now
 
+    return lap
+
+
+def _load_file(spark: SparkSession, s: Settings, catalog: Catalog, table: LegacyTable, path: Path,
+               load_id: str, key: str, already: set[str], parent_keys: ParentKeys) -> tuple[str, FileResult]:
+    phases: dict[str, float] = {}
+    lap = _stopwatch(phases)
     sha = file_sha256(path)
     name = f"{path.parent.name}/{path.name}"
     if sha in already:
@@ -301,7 +307,7 @@ def _load_file(spark: SparkSession, s: Settings, catalog: Catalog, table: Legacy
                            phases=phases)
 
 
-# A file of at most this many rows (every file of an incremental day, most at SF1) is conformed into the
+# A file of at most this many rows (every file of an incremental day, at SF1 too) is conformed into the
 # driver's memory and split there: no Parquet write and re-read, and its silver batch is a local relation.
 SMALL_FILE_ROWS = 5000
 
@@ -455,13 +461,7 @@ def _finish(spark: SparkSession, s: Settings, catalog: Catalog, load_id: str, re
     loaded = [(day, sha, r.table) for day, sha, r in results if r.status == "loaded"]
     shas = [sha for _, sha, _ in loaded]
     took: dict[str, float] = {}
-    clock = [time.monotonic()]
-
-    def lap(phase: str) -> None:
-        now = time.monotonic()
-        took[phase] = round(now - clock[0], 1)
-        clock[0] = now
-
+    lap = _stopwatch(took)
     append_bronze(spark, s, catalog, load_id, loaded)
     lap("bronze")
     def side(half: str):

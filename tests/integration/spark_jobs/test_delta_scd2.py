@@ -119,3 +119,13 @@ def test_large_batches_take_the_full_table_path_with_the_same_result(spark, merg
     assert merge(later) == {"inserted": 3, "updated": 2}
     assert last_operation(spark) == "MERGE"
     assert state(spark) == pruned
+
+
+def test_a_first_load_chains_repeated_keys_and_keeps_one_copy_of_a_version(spark, merge):
+    got = merge([("a", "-", "1", ts(1)), ("a", "-", "1", ts(1)), ("a", "-", "2", ts(2)), ("b", "-", "1", ts(1))])
+    assert got == {"inserted": 3, "updated": 0}
+    assert state(spark) == [
+        ("a", "-", "1", ts(1), ts(2), False),
+        ("a", "-", "2", ts(2), None, True),
+        ("b", "-", "1", ts(1), None, True),
+    ]
