@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from itertools import chain
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from smartrehab.catalog import Catalog, Item, LegacyTable
@@ -61,10 +61,11 @@ def _fail(cond: Column, rule: str, message: Column) -> tuple[Column, Column]:
 
 
 def conform(bronze: DataFrame, table: LegacyTable, catalog: Catalog, key: str,
-            parent_keys: dict[str, DataFrame] | None = None) -> DataFrame:
+            parent_keys: dict[str, DataFrame] | None = None, small: bool = False) -> DataFrame:
     """``bronze`` holds the rows of one delivered file. ``parent_keys`` maps a referencing legacy column to a
     one-column DataFrame ``k`` holding the valid silver values (pseudonymised where the column is a direct
-    identifier), each value once."""
+    identifier), each value once. ``small`` (a file of a few thousand rows) changes only the plan, not the
+    result."""
     parent_keys = parent_keys or {}
     # Raw legacy columns get a prefix: Spark is case-insensitive, and a legacy column (HBSAG)
     # may share its name with its silver column (hbsag).
@@ -117,13 +118,18 @@ def conform(bronze: DataFrame, table: LegacyTable, catalog: Catalog, key: str,
             continue
         silver_cols.append(typed.alias(it.silver_column))
     # Exact duplicates inside the file (the same line, by its checksum): the first copy wins, later copies are
-    # quarantined. Found from the checksums alone, one narrow aggregate, and broadcast back: the file's rows
-    # themselves are never shuffled.
-    firsts = (bronze.where(F.col("_parse_error").isNull()).groupBy("_row_sha256")
-              .agg(F.count(F.lit(1)).alias("_copies"), F.min("_source_row").alias("_dup_of"))
-              .where(F.col("_copies") > 1).drop("_copies"))
-    df = df.join(F.broadcast(firsts), "_row_sha256", "left")
-    dup = F.col("_parse_error").isNull() & (F.col("_source_row") > F.coalesce("_dup_of", "_source_row"))
+    # quarantined. The first copy of each checksum comes from a window over the file's rows when the file is
+    # small (within the one job), or else from a narrow aggregate of the checksums broadcast back, so that the
+    # rows of a big file are never shuffled.
+    readable = F.col("_parse_error").isNull()
+    if small:
+        df = df.withColumn("_dup_of", F.when(readable, F.min("_source_row").over(Window.partitionBy("_row_sha256"))))
+    else:
+        firsts = (bronze.where(readable).groupBy("_row_sha256")
+                  .agg(F.count(F.lit(1)).alias("_copies"), F.min("_source_row").alias("_dup_of"))
+                  .where(F.col("_copies") > 1).drop("_copies"))
+        df = df.join(F.broadcast(firsts), "_row_sha256", "left")
+    dup = readable & (F.col("_source_row") > F.coalesce("_dup_of", "_source_row"))
     rules.append(F.when(dup, F.lit("duplicate_row")))
     msgs.append(F.when(dup, F.concat(where, F.lit("exact duplicate of line "), F.col("_dup_of").cast("string"))))
 

@@ -280,13 +280,14 @@ def _load_file(spark: SparkSession, s: Settings, catalog: Catalog, table: Legacy
     for col, target in table.references.items():
         ptable = catalog.table(target.split(".")[0])
         parents[col] = parent_keys.get(silver_name(ptable), ptable.item(target.split(".")[1]).silver_column)
-    conformed = conform(staged, table, catalog, key, parents)
+    small = n_rows <= SMALL_FILE_ROWS
+    conformed = conform(staged, table, catalog, key, parents, small=small)
     business = [c for c in conformed.columns if not c.startswith("_")]
     conformed = row_hash(conformed, business)
     # The file's rows are conformed once, split on _ok. Silver takes the accepted half; quarantine and clear
     # identities are gathered from every file's halves once per run (_finish).
     out_dir = s.var_dir / "staging" / load_id / "conformed" / sha
-    if n_rows <= SMALL_FILE_ROWS:
+    if small:
         n_accepted, n_quarantined, accepted = _split_in_driver(spark, conformed, out_dir)
     else:
         conformed.write.mode("overwrite").partitionBy("_ok").parquet(str(out_dir))

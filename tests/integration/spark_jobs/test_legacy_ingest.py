@@ -10,9 +10,11 @@ import pytest
 from pyspark.sql import functions as F
 
 from smartrehab.catalog import load_catalog
+from smartrehab.checksum import file_sha256
 from smartrehab.spark import CODEGEN_FACTORY_MODE
 from spark_jobs.common.pseudonym import pseudonym
 from spark_jobs.legacy import ingest
+from spark_jobs.legacy.conform import conform
 from spark_jobs.legacy.parse import iter_rows
 
 pytestmark = pytest.mark.spark
@@ -216,3 +218,23 @@ def test_retry_of_a_file_after_a_crash_changes_nothing(legacy_loaded, spark, set
     assert ingest.append_bronze(spark, settings, catalog, "Lretry", [(first.day, sha, table.name)]) == 0
     assert counts() == before
     shutil.rmtree(settings.var_dir / "staging" / "Lretry", ignore_errors=True)
+
+
+def test_small_and_big_file_plans_conform_alike(legacy_loaded, spark, settings):
+    """A small file is conformed with a window for its duplicates, a big one with a broadcast aggregate of
+    line checksums: on the same file (with duplicate lines) both give every row the same verdict."""
+    deliveries, _ = legacy_loaded
+    catalog = load_catalog(settings.catalog_dir)
+    first = deliveries[0]
+    name = next(f.file.split(".")[0] for f in first.flaws if f.kind == "duplicate_row")
+    table, path = catalog.table(name), first.files[name]
+    sha = file_sha256(path)
+    ingest._stage(settings, "Lplans", table, path, sha, iter_rows(path, table))
+    staged = ingest.read_staged(spark, settings, "Lplans", table, sha)
+    parents = {c: spark.createDataFrame([], "k string") for c in table.references}
+    verdicts = [sorted((r["_source_row"], r["_ok"], tuple(r["_rules"]), r["_message"]) for r in
+                       conform(staged, table, catalog, settings.secret("pseudonym_key"), parents, small=small)
+                       .select("_source_row", "_ok", "_rules", "_message").collect()) for small in (True, False)]
+    assert verdicts[0] == verdicts[1]
+    assert any("duplicate_row" in rules for _, _, rules, _ in verdicts[0])
+    shutil.rmtree(settings.var_dir / "staging" / "Lplans", ignore_errors=True)
