@@ -2,17 +2,15 @@
 
 ``scd2_merge`` keeps every version of a record (valid_from / valid_to / is_current) and is
 idempotent: merging the same batch twice changes nothing, and a version that arrives late
-(older than the current one) is slotted into the history in its place. ``merge_changed`` is the
-plain keyed insert-or-update (audit tables, identities, feed aggregates) that rewrites a row only
-when a value changed; ``insert_missing`` inserts rows whose key is new and never touches others.
-``replace_where_in`` overwrites the rows of one load (quarantine) so that re-running a load
-replaces instead of duplicating; ``append_once`` appends a batch exactly once (bronze), keyed by
-a transaction id.
+(older than the current one) is slotted into the history in its place; it picks the cheapest
+single commit that does so (nothing, an append, or a MERGE).
+``merge_changed`` is the plain keyed insert-or-update (audit tables, identities, feed aggregates)
+that rewrites a row only when a value changed; ``insert_missing`` inserts rows whose key is new
+and never touches others. ``replace_where_in`` overwrites the rows of one load (quarantine) so
+that re-running a load replaces instead of duplicating.
 """
 
 from __future__ import annotations
-
-from functools import reduce
 
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession, Window
@@ -88,8 +86,8 @@ def _merge_small(spark: SparkSession, head, table: str, target: DataFrame, keys:
     """A small batch (an Arrow table in the driver): the stored versions of its keys are read once, by key
     value (Delta skips every data file whose statistics cannot hold them), and the chain of stored and new
     versions is computed here. Then one commit at most: nothing when every version is stored with its
-    valid_to already (a replay), an append when no stored version changes, else a rewrite of a small
-    table (``_rewrite``) or a MERGE of only the versions that are new or change."""
+    valid_to already (a replay), an append when no stored version changes, else a MERGE of only the
+    versions that are new or change."""
     from delta.tables import DeltaTable
 
     if head.num_rows == 0:
@@ -130,39 +128,9 @@ def _merge_small(spark: SparkSession, head, table: str, target: DataFrame, keys:
         spark.createDataFrame(pa.Table.from_pylist(new, schema=schema)).write.format("delta").mode("append") \
             .saveAsTable(table)
         return {"inserted": len(new), "updated": 0}
-    if DeltaTable.forName(spark, table).detail().first()["sizeInBytes"] <= SMALL_TABLE_BYTES:
-        _rewrite(spark, table, target, changed, new, match, schema)
-        return {"inserted": len(new), "updated": len(changed)}
     # The source is a local relation: broadcast, and the target is pruned by the batch's key values.
     rows = spark.createDataFrame(pa.Table.from_pylist(changed + new, schema=schema))
     return _merge_versions(DeltaTable.forName(spark, table), F.broadcast(rows), match, holds(f"t.`{keys[0]}`"))
-
-
-# A table of at most this size takes a re-chain by rewriting it whole (``_rewrite``): one scan and one write,
-# where a MERGE costs about twenty Spark jobs (bench/README.md, "Where a legacy day's time goes"). A bigger one
-# (the attendance and consumption tables at SF1) takes the MERGE, whose deletion vectors touch no data file.
-SMALL_TABLE_BYTES = 16 * 2**20
-
-
-def _rewrite(spark: SparkSession, table: str, target: DataFrame, changed: list[dict], new: list[dict],
-             match: list[str], schema) -> None:
-    """One commit that replaces the table by its rows with the re-chained versions' new valid_to / is_current
-    (a broadcast join on the version's identity) and the new versions appended."""
-    fix_schema = pa.schema([schema.field(c) for c in match] + [pa.field("_fix_valid_to", schema.field("valid_to").type),
-                                                               pa.field("_fix_current", pa.bool_())])
-    fix = spark.createDataFrame(pa.Table.from_pylist(
-        [{**{c: r[c] for c in match}, "_fix_valid_to": r["valid_to"], "_fix_current": r["is_current"]}
-         for r in changed], schema=fix_schema)).select(*[F.col(c).alias(f"_fix_{c}") for c in match],
-                                                       "_fix_valid_to", "_fix_current")
-    same = reduce(lambda a, b: a & b, [F.col(c).eqNullSafe(F.col(f"_fix_{c}")) for c in match])
-    fixed = F.col("_fix_current").isNotNull()
-    rows = target.join(F.broadcast(fix), same, "left").select(*[
-        F.when(fixed, F.col("_fix_valid_to")).otherwise(F.col(c)).alias(c) if c == "valid_to" else
-        F.when(fixed, F.col("_fix_current")).otherwise(F.col(c)).alias(c) if c == "is_current" else F.col(c)
-        for c in target.columns])
-    if new:
-        rows = rows.unionByName(spark.createDataFrame(pa.Table.from_pylist(new, schema=schema)))
-    rows.writeTo(table).overwrite(F.lit(True))
 
 
 def _versions(batch: DataFrame, version_col: str) -> DataFrame:
@@ -214,16 +182,6 @@ def replace_where_in(spark: SparkSession, df: DataFrame, table: str, column: str
         df.write.format("delta").saveAsTable(table)
         return
     df.writeTo(table).overwrite(F.col(column).isin(values))
-
-
-def append_once(df: DataFrame, table: str, app_id: str) -> None:
-    """Append ``df`` unless a write with the same ``app_id`` was already committed to ``table``.
-
-    Uses Delta's idempotent-write transaction ids (``txnAppId``/``txnVersion``): a retry of the
-    same write after a crash is skipped by Delta itself, with no scan of the table.
-    """
-    (df.write.format("delta").mode("append").option("txnAppId", app_id).option("txnVersion", 1)
-     .saveAsTable(table))
 
 
 def insert_missing(spark: SparkSession, df: DataFrame, table: str, keys: list[str]) -> int:

@@ -15,22 +15,16 @@ def ts(day: int) -> datetime:
     return datetime(2026, 3, day, 8, 0, 0)
 
 
-@pytest.fixture(params=["rewrite", "merge"])
-def merge(spark, request, monkeypatch):
-    """Every case runs twice: re-chaining a small table by rewriting it, and by MERGE (as a big table)."""
-    import spark_jobs.common.delta as delta
+@pytest.fixture()
+def merge(spark):
     from spark_jobs.common.delta import row_hash, scd2_merge
 
-    if request.param == "merge":
-        monkeypatch.setattr(delta, "SMALL_TABLE_BYTES", -1)
     spark.sql(f"drop table if exists {TABLE}")
 
     def run(rows: list[tuple], keys=("k",)) -> dict:
         df = spark.createDataFrame(rows, "k string, sub string, v string, updated_at timestamp")
         return scd2_merge(spark, row_hash(df, ["k", "sub", "v", "updated_at"]), TABLE, list(keys), "updated_at")
 
-    # The Delta operation that re-chains stored versions on this path.
-    run.rechain = "MERGE" if request.param == "merge" else "WRITE"
     yield run
     spark.sql(f"drop table if exists {TABLE}")
 
@@ -60,7 +54,7 @@ def test_a_new_version_closes_the_current_one(spark, merge):
     merge([("a", "-", "1", ts(1)), ("c", "-", "1", ts(1))])
     got = merge([("a", "-", "2", ts(5))])
     assert got == {"inserted": 1, "updated": 1}
-    assert last_operation(spark) == merge.rechain
+    assert last_operation(spark) == "MERGE"
     assert state(spark) == [
         ("a", "-", "1", ts(1), ts(5), False),
         ("a", "-", "2", ts(5), None, True),
