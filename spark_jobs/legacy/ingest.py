@@ -155,9 +155,9 @@ def read_staged(spark: SparkSession, s: Settings, load_id: str, table: LegacyTab
     return spark.read.schema(_spark_schema(stage_schema(table))).parquet(str(staged_path(s, load_id, table, sha)))
 
 
-def _stage(s: Settings, load_id: str, table: LegacyTable, path: Path, sha: str, rows: Iterator[RawRow]) -> tuple[Path, int]:
+def _stage(s: Settings, load_id: str, table: LegacyTable, path: Path, sha: str, rows: Iterator[RawRow]) -> int:
     """Write a file's raw rows to one Parquet staging file, STAGE_CHUNK_ROWS rows at a time, so that a
-    file of millions of rows never sits in memory as Python objects. Returns the path and the row count."""
+    file of millions of rows never sits in memory as Python objects (at ``staged_path``). Returns the row count."""
     schema = stage_schema(table)
     source = f"{path.parent.name}/{path.name}"
     empty = (None,) * len(table.columns)
@@ -178,7 +178,7 @@ def _stage(s: Settings, load_id: str, table: LegacyTable, path: Path, sha: str, 
                        pa.array([sha] * k, pa.string())]
             writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
             n += k
-    return out, n
+    return n
 
 
 def loaded_shas(spark: SparkSession) -> set[str]:
@@ -273,7 +273,7 @@ def _load_file(spark: SparkSession, s: Settings, catalog: Catalog, table: Legacy
         rows = iter_rows(path, table)
     except FileRejected as exc:
         return sha, FileResult(name, table.name, "rejected", message=str(exc))
-    _, n_rows = _stage(s, load_id, table, path, sha, rows)
+    n_rows = _stage(s, load_id, table, path, sha, rows)
     lap("read")
     staged = read_staged(spark, s, load_id, table, sha)
     parents = {}
@@ -465,6 +465,7 @@ def _finish(spark: SparkSession, s: Settings, catalog: Catalog, load_id: str, re
     lap = _stopwatch(took)
     append_bronze(spark, s, catalog, load_id, loaded)
     lap("bronze")
+
     def side(half: str):
         paths = [str(p) for p in sorted((stage_dir / "conformed").glob(f"*/{half}"))]
         return spark.read.schema(SIDE_SCHEMA).parquet(*paths) if paths else None
