@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import time
 from datetime import date, datetime
@@ -76,13 +77,17 @@ def main() -> None:
                 timings.append(float("nan"))
                 where.append("")
                 continue
-            t, jobs = time.time(), spark_jobs_started(spark)
+            t, jobs, cpu = time.time(), spark_jobs_started(spark), mem.cpu_seconds()
             report = ingest.run(spark, s, days=[day], log=lambda m: print(m, flush=True) if args.verbose else None)
             timings.append(time.time() - t)
+            # CPU seconds of this process, the Spark JVM and its Python workers: against wall x cores, how
+            # CPU-bound the day was.
+            cpu = mem.cpu_seconds() - cpu
             phases = ", ".join(f"{p} {v:.0f} s" for p, v in report.phase_seconds().items())
             mode = "/".join(sorted(set(report.projections.values())))
             run_level = ", ".join(f"{p} {v:.0f} s" for p, v in report.run_phases.items())
-            where.append(f"{spark_jobs_started(spark) - jobs} Spark jobs, {mode} projections; summed over files: {phases}; "
+            where.append(f"{spark_jobs_started(spark) - jobs} Spark jobs, {mode} projections, CPU {cpu:.0f} s "
+                         f"({cpu / timings[-1] / os.cpu_count():.0%} of {os.cpu_count()} cores); summed over files: {phases}; "
                          f"run-level commits: {run_level}")
             print(f"{day}: {timings[-1]:.0f} s, {where[-1]}", flush=True)
     tables = days[0][2]

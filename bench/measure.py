@@ -62,12 +62,30 @@ def _rss(pid: int) -> int | None:
         return None
 
 
+def _cpu(pid: int) -> float | None:
+    """User + system CPU seconds of a process so far."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 class TreeSampler:
     """Peak of the summed RSS of a process tree; processes once seen stay followed."""
 
     def __init__(self, root: int):
         self.followed = {root}
         self.peak = 0
+        # Last CPU seconds read of every process followed, kept after it exits (its last sample).
+        self.cpu: dict[int, float] = {}
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds (user + system) of the tree so far: a process that exited counts up to its last
+        sample, so the figure is a lower bound by at most one sampling interval of each such process."""
+        self.sample()
+        return sum(self.cpu.values())
 
     def sample(self) -> int:
         kids = _children()
@@ -79,11 +97,13 @@ class TreeSampler:
                     stack.append(k)
         total = 0
         for pid in list(self.followed):
-            rss = _rss(pid)
+            rss, cpu = _rss(pid), _cpu(pid)
             if rss is None:
                 self.followed.discard(pid)
             else:
                 total += rss
+            if cpu is not None:
+                self.cpu[pid] = cpu
         self.peak = max(self.peak, total)
         return total
 
@@ -95,15 +115,22 @@ class PeakRss:
     def __init__(self):
         self._sampler = TreeSampler(os.getpid())
         self._stop = threading.Event()
+        self._lock = threading.Lock()
         self._t = threading.Thread(target=self._run, daemon=True)
 
     @property
     def peak(self) -> int:
         return self._sampler.peak
 
+    def cpu_seconds(self) -> float:
+        """CPU seconds of this process and its children so far (see TreeSampler.cpu_seconds)."""
+        with self._lock:
+            return self._sampler.cpu_seconds()
+
     def _run(self):
         while not self._stop.is_set():
-            self._sampler.sample()
+            with self._lock:
+                self._sampler.sample()
             time.sleep(0.5)
 
     def __enter__(self):

@@ -16,7 +16,11 @@ import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from spark_jobs.common.sql import ident, lit
+
 SCD2_COLUMNS = ("valid_from", "valid_to", "is_current", "_row_hash")
+# What row_hash writes for a null, and between columns.
+NULL_MARK, SEPARATOR = "\u2400", "\u241f"
 
 
 def table_exists(spark: SparkSession, name: str) -> bool:
@@ -25,19 +29,25 @@ def table_exists(spark: SparkSession, name: str) -> bool:
 
 def row_hash(df: DataFrame, columns: list[str]) -> DataFrame:
     """Adds ``_row_hash``: SHA-256 of the business columns, to tell real changes from re-sends."""
-    parts = [F.coalesce(F.col(c).cast("string"), F.lit("\u2400")) for c in columns]
-    return df.withColumn("_row_hash", F.sha2(F.concat_ws("\u241f", *parts), 256))
+    parts = ", ".join(f"coalesce(CAST({ident(c)} AS STRING), {lit(NULL_MARK)})" for c in columns)
+    return df.withColumn("_row_hash", F.expr(f"sha2(concat_ws({lit(SEPARATOR)}, {parts}), 256)"))
 
 
-def scd2_merge(spark: SparkSession, batch: DataFrame, table: str, keys: list[str], version_col: str) -> dict:
+def scd2_merge(spark: SparkSession, batch: DataFrame | pa.Table, table: str, keys: list[str], version_col: str) -> dict:
     """Merge versions in ``batch`` (must carry ``_row_hash`` and ``version_col``) into ``table``.
 
     Returns counts: versions inserted, existing versions re-chained (updated).
 
     A batch of at most SMALL_BATCH_ROWS rows (a legacy file of an incremental day) is merged from the
-    driver (``_merge_small``). A larger batch (a full load) is merged from its plan against the whole table.
+    driver (``_merge_small``); it may come as an Arrow table already in the driver. A larger batch (a full
+    load) is merged from its plan against the whole table.
     """
     from delta.tables import DeltaTable
+
+    if isinstance(batch, pa.Table):
+        if batch.num_rows <= SMALL_BATCH_ROWS and table_exists(spark, table):
+            return _merge_small(spark, batch, table, spark.table(table), keys, version_col)
+        batch = spark.createDataFrame(batch)
 
     version_key = [*keys, version_col, "_row_hash"]
     w = Window.partitionBy(*keys).orderBy(F.col("valid_from").asc(), F.col("_row_hash").asc())
@@ -96,13 +106,15 @@ def _merge_small(spark: SparkSession, head, table: str, target: DataFrame, keys:
     values = set(head.column(keys[0]).to_pylist())
 
     def holds(col: str):
-        found = F.col(col).isin(sorted(v for v in values if v is not None))
-        return found | F.col(col).isNull() if None in values else found
+        """SQL: ``col`` (an SQL name) holds one of the batch's key values (as text: an IN list of literals is
+        one Py4J call, Column.isin several a value)."""
+        found = [f"{col} IN ({', '.join(lit(v) for v in sorted(values - {None}))})"] if values - {None} else []
+        return F.expr(" OR ".join(found + ([f"{col} IS NULL"] if None in values else [])) or "false")
 
     match = [*keys, "valid_from", "_row_hash"]
     # Only what the chain needs of the stored versions: a stored version is only ever re-chained (its
     # valid_to / is_current), never re-inserted, so its other columns are not read.
-    stored_q = target.where(holds(keys[0])).select(*match, "valid_to", "is_current")
+    stored_q = target.where(holds(ident(keys[0]))).select(*match, "valid_to", "is_current")
     if len(keys) > 1:  # the first key column narrows the read; the others are matched here
         stored_q = stored_q.join(F.broadcast(spark.createDataFrame(_distinct(head.select(keys), keys))), keys,
                                  "left_semi")
@@ -130,7 +142,7 @@ def _merge_small(spark: SparkSession, head, table: str, target: DataFrame, keys:
         return {"inserted": len(new), "updated": 0}
     # The source is a local relation: broadcast, and the target is pruned by the batch's key values.
     rows = spark.createDataFrame(pa.Table.from_pylist(changed + new, schema=schema))
-    return _merge_versions(DeltaTable.forName(spark, table), F.broadcast(rows), match, holds(f"t.`{keys[0]}`"))
+    return _merge_versions(DeltaTable.forName(spark, table), F.broadcast(rows), match, holds("t." + ident(keys[0])))
 
 
 def _versions(batch: DataFrame, version_col: str) -> DataFrame:

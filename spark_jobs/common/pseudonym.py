@@ -1,7 +1,7 @@
 """Keyed pseudonyms for direct identifiers: HMAC-SHA256, computed inside Spark.
 
 ``pseudonym(key, domain, value)`` is the reference implementation (Python's hmac);
-``pseudonym_col`` builds the same HMAC from Spark's own sha2/concat so no Python UDF runs per
+``pseudonym_sql`` builds the same HMAC as Spark SQL from sha2/concat so no Python UDF runs per
 row. The domain (the silver column, e.g. ``person_pk``) keeps pseudonyms of different kinds of
 identifier apart, and makes the same person number give the same pseudonym in every table.
 The key comes from the settings' secret source and never from the repository.
@@ -34,12 +34,12 @@ def _pads(key: str) -> tuple[str, str]:
     return ipad, opad
 
 
-def pseudonym_col(key: str, domain: str, col):
-    """A Spark Column with ``pseudonym(key, domain, col)``; null stays null."""
-    from pyspark.sql import functions as F
+def pseudonym_sql(key: str, domain: str, col: str) -> str:
+    """Spark SQL for ``pseudonym(key, domain, <col>)`` over the SQL expression ``col``; null or blank gives null."""
+    from spark_jobs.common.sql import lit
 
     ipad, opad = _pads(key)
-    msg = F.encode(F.concat(F.lit(domain + "|"), F.upper(F.trim(col))), "UTF-8")
-    inner = F.unhex(F.sha2(F.concat(F.unhex(F.lit(ipad)), msg), 256))
-    outer = F.sha2(F.concat(F.unhex(F.lit(opad)), inner), 256)
-    return F.when(col.isNull() | (F.trim(col) == ""), F.lit(None)).otherwise(outer)
+    msg = f"encode(concat({lit(domain + '|')}, upper(trim({col}))), 'UTF-8')"
+    inner = f"unhex(sha2(concat(unhex({lit(ipad)}), {msg}), 256))"
+    outer = f"sha2(concat(unhex({lit(opad)}), {inner}), 256)"
+    return f"CASE WHEN ({col}) IS NULL OR trim({col}) = '' THEN NULL ELSE {outer} END"

@@ -288,7 +288,7 @@ def _load_file(spark: SparkSession, s: Settings, catalog: Catalog, table: Legacy
     # identities are gathered from every file's halves once per run (_finish).
     out_dir = s.var_dir / "staging" / load_id / "conformed" / sha
     if small:
-        n_accepted, n_quarantined, accepted = _split_in_driver(spark, conformed, out_dir)
+        n_accepted, n_quarantined, accepted = _split_in_driver(conformed, out_dir)
     else:
         conformed.write.mode("overwrite").partitionBy("_ok").parquet(str(out_dir))
         # Counted from the Parquet footers just written: no second Spark job.
@@ -300,7 +300,7 @@ def _load_file(spark: SparkSession, s: Settings, catalog: Catalog, table: Legacy
     if accepted is not None:
         keys = [table.item(k).silver_column for k in table.key]
         version = table.item(table.version_column).silver_column
-        batch = accepted.select(*business, "_load_id", "_source_file", "_source_row", "_row_hash")
+        batch = accepted.select([*business, "_load_id", "_source_file", "_source_row", "_row_hash"])
         merged = scd2_merge(spark, batch, silver_name(table), keys, version)
         parent_keys.changed(silver_name(table))
     lap("silver")
@@ -313,10 +313,10 @@ def _load_file(spark: SparkSession, s: Settings, catalog: Catalog, table: Legacy
 SMALL_FILE_ROWS = 5000
 
 
-def _split_in_driver(spark: SparkSession, conformed: DataFrame, out_dir: Path):
+def _split_in_driver(conformed: DataFrame, out_dir: Path):
     """Conform a small file in one Spark job whose result comes to the driver; write its two halves as
     _finish expects them (``_ok=true`` / ``_ok=false``). Returns accepted count, rejected count and the
-    accepted rows as a DataFrame (None when there are none)."""
+    accepted rows as an Arrow table (None when there are none)."""
     rows = conformed.toArrow()
     ok = rows.column("_ok")
     halves = {"true": rows.filter(ok).drop_columns(["_ok"]), "false": rows.filter(pc.invert(ok)).drop_columns(["_ok"])}
@@ -325,7 +325,7 @@ def _split_in_driver(spark: SparkSession, conformed: DataFrame, out_dir: Path):
             (out_dir / f"_ok={half}").mkdir(parents=True, exist_ok=True)
             pq.write_table(part, out_dir / f"_ok={half}" / "part-0.parquet")
     good = halves["true"]
-    return good.num_rows, halves["false"].num_rows, (spark.createDataFrame(good) if good.num_rows else None)
+    return good.num_rows, halves["false"].num_rows, (good if good.num_rows else None)
 
 
 def _parquet_rows(folder: Path) -> int:
