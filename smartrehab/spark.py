@@ -58,7 +58,9 @@ def spark_conf(s: Settings) -> dict[str, str]:
         "spark.hadoop.hive.metastore.schema.verification": "false",
         "spark.hadoop.datanucleus.schema.autoCreateAll": "false",
         "spark.hadoop.hive.metastore.warehouse.dir": s.warehouse,
-        "spark.driver.extraJavaOptions": "-Dderby.system.home=" + str(s.var_dir / "derby"),
+        # The parallel collector: on 2 cores G1's concurrent work cost about a tenth of the CPU of an SF1
+        # incremental legacy day (bench/README.md, "Where a legacy day's time goes").
+        "spark.driver.extraJavaOptions": "-XX:+UseParallelGC -Dderby.system.home=" + str(s.var_dir / "derby"),
     }
     conf.update(s.extra_spark_conf())
     return conf

@@ -1,9 +1,10 @@
-"""The one place where the platform writes Delta tables with MERGE.
+"""The one place where the platform changes rows of Delta tables (MERGE, replace where).
 
 ``scd2_merge`` keeps every version of a record (valid_from / valid_to / is_current) and is
 idempotent: merging the same batch twice changes nothing, and a version that arrives late
 (older than the current one) is slotted into the history in its place; it picks the cheapest
-single commit that does so (nothing, an append, or a MERGE).
+single commit that does so (nothing, an append, a replace of the changed rows, or a MERGE for a
+batch too large to chain in the driver).
 ``merge_changed`` is the plain keyed insert-or-update (audit tables, identities, feed aggregates)
 that rewrites a row only when a value changed; ``insert_missing`` inserts rows whose key is new
 and never touches others. ``replace_where_in`` overwrites the rows of one load (quarantine) so
@@ -96,32 +97,16 @@ def _merge_small(spark: SparkSession, head, table: str, target: DataFrame, keys:
     """A small batch (an Arrow table in the driver): the stored versions of its keys are read once, by key
     value (Delta skips every data file whose statistics cannot hold them), and the chain of stored and new
     versions is computed here. Then one commit at most: nothing when every version is stored with its
-    valid_to already (a replay), an append when no stored version changes, else a MERGE of only the
-    versions that are new or change."""
-    from delta.tables import DeltaTable
-
+    valid_to already (a replay), an append when no stored version changes, else a replace of only the
+    stored versions that change, together with the new ones (``_replace_versions``)."""
     if head.num_rows == 0:
         return {"inserted": 0, "updated": 0}  # an empty batch: no commit at all
     head = _distinct(head, [*keys, version_col, "_row_hash"])
-    values = set(head.column(keys[0]).to_pylist())
-
-    def holds(col: str):
-        """SQL: ``col`` (an SQL name) holds one of the batch's key values (as text: an IN list of literals is
-        one Py4J call, Column.isin several a value)."""
-        found = [f"{col} IN ({', '.join(lit(v) for v in sorted(values - {None}))})"] if values - {None} else []
-        return F.expr(" OR ".join(found + ([f"{col} IS NULL"] if None in values else [])) or "false")
-
-    match = [*keys, "valid_from", "_row_hash"]
-    # Only what the chain needs of the stored versions: a stored version is only ever re-chained (its
-    # valid_to / is_current), never re-inserted, so its other columns are not read.
-    stored_q = target.where(holds(ident(keys[0]))).select(*match, "valid_to", "is_current")
-    if len(keys) > 1:  # the first key column narrows the read; the others are matched here
-        stored_q = stored_q.join(F.broadcast(spark.createDataFrame(_distinct(head.select(keys), keys))), keys,
-                                 "left_semi")
-    stored = stored_q.toArrow()
-    # The table's columns as Arrow types (no job); nullable, as a re-chained version carries only the above.
-    schema = pa.schema([f.with_nullable(True) for f in target.limit(0).toArrow().schema])
+    stored = target.where(_holds(ident(keys[0]), head.column(keys[0]).to_pylist())).toArrow()
+    # The table's columns as Arrow types, nullable (a new version may leave any column empty).
+    schema = pa.schema([f.with_nullable(True) for f in stored.schema])
     cols = schema.names
+    match = [*keys, "valid_from", "_row_hash"]
     old = stored.to_pylist()
     seen = {tuple(r[c] for c in match) for r in old}
     new = []
@@ -131,7 +116,7 @@ def _merge_small(spark: SparkSession, head, table: str, target: DataFrame, keys:
         if tuple(v[c] for c in match) not in seen:
             new.append(v)
     before = [(r["valid_to"], r["is_current"]) for r in old]
-    _chain_rows(old + new, keys)
+    _chain_rows(old + new, keys)  # other keys sharing the first key column are chained too, unchanged
     changed = [r for r, (valid_to, current) in zip(old, before, strict=True)
                if r["valid_to"] != valid_to or r["is_current"] != current]
     if not new and not changed:
@@ -140,9 +125,36 @@ def _merge_small(spark: SparkSession, head, table: str, target: DataFrame, keys:
         spark.createDataFrame(pa.Table.from_pylist(new, schema=schema)).write.format("delta").mode("append") \
             .saveAsTable(table)
         return {"inserted": len(new), "updated": 0}
-    # The source is a local relation: broadcast, and the target is pruned by the batch's key values.
-    rows = spark.createDataFrame(pa.Table.from_pylist(changed + new, schema=schema))
-    return _merge_versions(DeltaTable.forName(spark, table), F.broadcast(rows), match, holds("t." + ident(keys[0])))
+    _replace_versions(spark, table, keys[0], old, changed, new, schema)
+    return {"inserted": len(new), "updated": len(changed)}
+
+
+def _replace_versions(spark: SparkSession, table: str, key: str, old: list[dict], changed: list[dict],
+                      new: list[dict], schema: pa.Schema) -> None:
+    """One commit that replaces the ``changed`` stored versions (re-chained) and adds the ``new`` ones.
+
+    The replaced rows are chosen by a predicate on the first key column and the row hash (a version's
+    content): every stored row whose first key and hash are among those of the changed and new versions.
+    That can take in a stored version that did not change (when the hash leaves out the key, one key's hash
+    can meet another key's); it is in ``old`` (every stored version of the batch's first-key values) and is
+    written back as it was. Unlike a MERGE, the replace joins nothing: the new rows are known here, so it
+    only finds the rows matching the predicate, marks them deleted (deletion vectors, no file rewritten)
+    and appends. bench/README.md has what it saved.
+    """
+    firsts = {r[key] for r in changed + new}
+    hashes = {r["_row_hash"] for r in changed + new}
+    rewritten = [r for r in old if r[key] in firsts and r["_row_hash"] in hashes]
+    rows = spark.createDataFrame(pa.Table.from_pylist(rewritten + new, schema=schema))
+    rows.writeTo(table).overwrite(F.expr(f"({_holds(ident(key), firsts)}) AND _row_hash IN "
+                                         f"({', '.join(lit(h) for h in sorted(hashes))})"))
+
+
+def _holds(col: str, values) -> str:
+    """SQL: ``col`` (an SQL name) holds one of ``values`` (an IN list of literals: one Py4J call for any
+    number of values, where Column.isin makes several a value)."""
+    values = set(values)
+    found = [f"{col} IN ({', '.join(lit(v) for v in sorted(values - {None}))})"] if values - {None} else []
+    return " OR ".join(found + ([f"{col} IS NULL"] if None in values else [])) or "false"
 
 
 def _versions(batch: DataFrame, version_col: str) -> DataFrame:

@@ -1,4 +1,5 @@
-"""scd2_merge, the one SCD2 helper: first load, new keys (append), new and late versions (MERGE), replays."""
+"""scd2_merge, the one SCD2 helper: first load, new keys (append), new and late versions (a replace of the
+changed rows; MERGE for large batches), replays."""
 
 from __future__ import annotations
 
@@ -21,9 +22,9 @@ def merge(spark):
 
     spark.sql(f"drop table if exists {TABLE}")
 
-    def run(rows: list[tuple], keys=("k",)) -> dict:
+    def run(rows: list[tuple], keys=("k",), hashed=("k", "sub", "v", "updated_at")) -> dict:
         df = spark.createDataFrame(rows, "k string, sub string, v string, updated_at timestamp")
-        return scd2_merge(spark, row_hash(df, ["k", "sub", "v", "updated_at"]), TABLE, list(keys), "updated_at")
+        return scd2_merge(spark, row_hash(df, list(hashed)), TABLE, list(keys), "updated_at")
 
     yield run
     spark.sql(f"drop table if exists {TABLE}")
@@ -36,6 +37,10 @@ def state(spark) -> list[tuple]:
 
 def last_operation(spark) -> str:
     return spark.sql(f"describe history {TABLE} limit 1").first()["operation"]
+
+
+def last_metrics(spark) -> dict:
+    return spark.sql(f"describe history {TABLE} limit 1").first()["operationMetrics"]
 
 
 def test_new_keys_are_appended_and_chained_within_the_batch(spark, merge):
@@ -54,7 +59,9 @@ def test_a_new_version_closes_the_current_one(spark, merge):
     merge([("a", "-", "1", ts(1)), ("c", "-", "1", ts(1))])
     got = merge([("a", "-", "2", ts(5))])
     assert got == {"inserted": 1, "updated": 1}
-    assert last_operation(spark) == "MERGE"
+    # One commit replacing the one stored row that changed (c's row is not touched) and adding the new one.
+    assert last_operation(spark) == "WRITE"
+    assert (last_metrics(spark)["numDeletedRows"], last_metrics(spark)["numOutputRows"]) == ("1", "2")
     assert state(spark) == [
         ("a", "-", "1", ts(1), ts(5), False),
         ("a", "-", "2", ts(5), None, True),
@@ -102,6 +109,23 @@ def test_composite_keys_leave_sibling_rows_alone(spark, merge):
         ("a", "x", "1", ts(1), ts(3), False),
         ("a", "x", "2", ts(3), None, True),
         ("a", "y", "1", ts(1), None, True),
+    ]
+
+
+def test_a_stored_version_caught_by_the_replace_predicate_is_written_back_as_it_was(spark, merge):
+    """The replace picks rows by first key and row hash. With a hash that leaves the key out, a's unchanged
+    first version shares b's changed version's hash: it is replaced too and must come back unchanged."""
+    value_only = ("v",)
+    merge([("a", "-", "1", ts(1)), ("a", "-", "2", ts(3)), ("b", "-", "1", ts(1))], hashed=value_only)
+    got = merge([("a", "-", "3", ts(5)), ("b", "-", "2", ts(4))], hashed=value_only)
+    assert got == {"inserted": 2, "updated": 2}
+    assert last_metrics(spark)["numDeletedRows"] == "3"  # a's two stored versions and b's
+    assert state(spark) == [
+        ("a", "-", "1", ts(1), ts(3), False),
+        ("a", "-", "2", ts(3), ts(5), False),
+        ("a", "-", "3", ts(5), None, True),
+        ("b", "-", "1", ts(1), ts(4), False),
+        ("b", "-", "2", ts(4), None, True),
     ]
 
 
