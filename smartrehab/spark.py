@@ -48,6 +48,12 @@ def spark_conf(s: Settings) -> dict[str, str]:
         # SCD2 merges close a few current rows per load: deletion vectors mark them instead of
         # rewriting whole data files.
         "spark.databricks.delta.properties.defaults.enableDeletionVectors": "true",
+        # Tungsten's memory page: by default execution memory / cores / 16, capped at 64 MiB, which an 8 GiB
+        # driver on 2 cores reaches. A hash relation built for a broadcast join (the orphan checks' parent
+        # keys: a few thousand keys) holds at least one page while its broadcast lives: on an SF1 incremental
+        # legacy day 3 GiB of the driver heap, and most of its garbage collection (bench/README.md, "Where a
+        # legacy day's time goes"). A record larger than a page still gets a page of its own size.
+        "spark.buffer.pageSize": "2m",
         # Delta's metadata-only answers to min/max on date columns throw a ClassCastException
         # (LocalDate vs java.sql.Date) on the SQL endpoint; read the data instead.
         "spark.databricks.delta.optimizeMetadataQuery.enabled": "false",
