@@ -2,7 +2,8 @@
 
 The environment is set here, before anything builds the settings object. Tests marked
 ``spark`` share one Spark session with Delta and the PostgreSQL metastore; ``services`` tests
-also get the SQL endpoint (started once, left running for the rest of the session).
+also get the SQL endpoint (started once, left running for the rest of the session). When the session
+ends, every service it started is stopped (``pytest_sessionfinish``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,19 @@ for k, v in TEST_ENV.items():
     os.environ.setdefault(k, v)
 
 AS_OF = date(2026, 11, 20)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Stop the services of the tests' var dir (PostgreSQL, the SQL endpoint, Superset, Airflow, MLflow)
+    once the session's fixtures are torn down: a server left holding its port would make the next test
+    run from another checkout on this machine (CI's clean clone) fail to start its own.
+    ``SMARTREHAB_TEST_KEEP_SERVICES=1`` leaves them up, for quicker re-runs while developing."""
+    if os.environ.get("SMARTREHAB_TEST_KEEP_SERVICES") == "1":
+        return
+    from smartrehab import services
+    from smartrehab.settings import get_settings
+
+    services.stop_all(get_settings(), log=lambda _message: None)
 
 
 @pytest.fixture(scope="session")
