@@ -94,6 +94,7 @@ def train(spark, s, log=print) -> TrainResult:
 def score(spark, s, log=print) -> int:
     """Scores every admission still in a centre with the champion model; rewrites the score table."""
     import pandas as pd
+    import pyarrow as pa
     from mlflow import MlflowClient
     from pyspark.sql import functions as F
 
@@ -105,7 +106,11 @@ def score(spark, s, log=print) -> int:
         raise ValueError("nobody is in a centre: nothing to score")
     pdf["score"] = model.predict_proba(pdf[NUMERIC + CATEGORICAL])[:, 1]
     pdf["risk_band"] = pd.cut(pdf["score"], [-0.01, 0.4, 0.7, 1.01], labels=["低", "中", "高"]).astype(str)
-    out = spark.createDataFrame(pdf[["person_pk", "admission_id", "centre", "score", "risk_band"]]) \
+    # Through an Arrow table: pandas 3 keeps strings as chunked Arrow arrays, which Spark's pandas conversion
+    # cannot take (it would fall back, row by row, to the slow path).
+    scored = pa.Table.from_pandas(pdf[["person_pk", "admission_id", "centre", "score", "risk_band"]],
+                                  preserve_index=False)
+    out = spark.createDataFrame(scored) \
         .withColumn("model_name", F.lit(MODEL_NAME)).withColumn("model_version", F.lit(str(version))) \
         .withColumn("scored_at", F.current_timestamp())
     out.write.format("delta").mode("overwrite").option("overwriteSchema", "true").saveAsTable(SCORES_TABLE)
