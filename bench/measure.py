@@ -10,6 +10,7 @@ until it exits), and appends a row to bench/results.md with the machine and the 
 
 from __future__ import annotations
 
+import ctypes
 import os
 import platform
 import subprocess
@@ -54,6 +55,21 @@ def _children() -> dict[int, list[int]]:
     return kids
 
 
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_KCMP = {"x86_64": 312, "aarch64": 272}.get(platform.machine())  # kcmp(2) system call number
+_KCMP_VM = 1  # kcmp type KCMP_VM: are the two address spaces one?
+
+
+def shares_address_space(a: int, b: int) -> bool:
+    """Whether processes a and b have one address space. A child between vfork/posix_spawn and its exec
+    does (a JVM starts every subprocess that way), and /proc gives it the parent's whole RSS: summed
+    naively, a Spark driver's memory counts twice for as long as such a child is seen. False when the
+    kernel cannot tell (no kcmp)."""
+    if _KCMP is None:
+        return False
+    return _LIBC.syscall(_KCMP, a, b, _KCMP_VM, 0, 0) == 0
+
+
 def _rss(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/statm") as fh:
@@ -95,12 +111,13 @@ class TreeSampler:
                 if k not in self.followed:
                     self.followed.add(k)
                     stack.append(k)
+        parent = {k: p for p, ks in kids.items() for k in ks}
         total = 0
         for pid in list(self.followed):
             rss, cpu = _rss(pid), _cpu(pid)
             if rss is None:
                 self.followed.discard(pid)
-            else:
+            elif not (parent.get(pid) in self.followed and shares_address_space(parent[pid], pid)):
                 total += rss
             if cpu is not None:
                 self.cpu[pid] = cpu
