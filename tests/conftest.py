@@ -8,6 +8,7 @@ ends, every service it started is stopped (``pytest_sessionfinish``).
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import date
 from pathlib import Path
@@ -74,6 +75,10 @@ def spark(metastore):
 
     session = get_spark("tests", metastore)
     yield session
+    session.stop()  # before pytest_sessionfinish stops the metastore's PostgreSQL under it
+    # py4j logs every connection it closes at INFO, also when the garbage collector closes them at
+    # interpreter exit, by then through a handler (Airflow's) whose stream pytest has closed.
+    logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
 @pytest.fixture(scope="session")
