@@ -16,7 +16,7 @@ test: install
 
 lint:
 	.venv/bin/ruff check .
-	.venv/bin/sqlfluff lint dbt/models ml/sql
+	.venv/bin/sqlfluff lint dbt/models ml/relapse_risk
 
 stop:
 	.venv/bin/smartrehab stop

@@ -2,7 +2,7 @@
 
     smartrehab setup      jar cache, metastore, Airflow DB, dbt manifest (idempotent)
     smartrehab generate   synthetic legacy deliveries (and live-feed files) into the landing zone
-    smartrehab run        the pipeline end to end: legacy_ingest -> gold_build -> ml_scores
+    smartrehab run        the pipeline end to end: legacy_ingest -> gold_build -> relapse_train -> relapse_score
     smartrehab serve      SQL endpoint, MLflow, Airflow, Superset (dashboards imported)
     smartrehab status     what runs where
     smartrehab stop       stop everything `serve` and `run` started
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--as-of", default="2026-11-20", help="day of the full extract (YYYY-MM-DD)")
     g.add_argument("--days", type=int, default=1, help="daily incremental deliveries after it")
     r = sub.add_parser("run")
-    r.add_argument("--dags", nargs="+", default=["legacy_ingest", "gold_build", "ml_scores"])
+    r.add_argument("--dags", nargs="+", default=["legacy_ingest", "gold_build", "relapse_train", "relapse_score"])
     sub.add_parser("serve")
     sub.add_parser("status")
     sub.add_parser("stop")
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     d = sub.add_parser("demo")
     d.add_argument("--as-of", default="2026-11-20")
     d.add_argument("--days", type=int, default=1)
-    d.add_argument("--dags", nargs="+", default=["legacy_ingest", "gold_build", "ml_scores"])
+    d.add_argument("--dags", nargs="+", default=["legacy_ingest", "gold_build", "relapse_train", "relapse_score"])
     args = parser.parse_args(argv)
     s = get_settings()
     from smartrehab.jars import JarCacheError

@@ -6,12 +6,28 @@ Each step takes the settings, gets the process's Spark session, and returns a sm
 
 from __future__ import annotations
 
+import functools
 from datetime import date
 
 from smartrehab.settings import Settings
-from smartrehab.spark import get_spark
+from smartrehab.spark import explain_out_of_memory, get_spark
 
 
+def spark_step(fn):
+    """A pipeline step that uses Spark: an out-of-memory failure is re-raised naming the setting to change."""
+    @functools.wraps(fn)
+    def run(s: Settings, *args, **kwargs):
+        try:
+            return fn(s, *args, **kwargs)
+        except Exception as e:
+            hint = explain_out_of_memory(e, s)
+            if hint is None:
+                raise
+            raise RuntimeError(f"{fn.__name__}: {hint}") from e
+    return run
+
+
+@spark_step
 def ingest_legacy(s: Settings, days: list[date] | None = None, log=print) -> dict:
     from spark_jobs.legacy import ingest
 
@@ -39,6 +55,7 @@ def pending_days(s: Settings) -> list[date]:
     return out
 
 
+@spark_step
 def quality_gate(s: Settings, layer: str, log=print) -> dict:
     from smartrehab.quality import run_gate
 
@@ -56,6 +73,7 @@ def _dbt(s: Settings, command: str, extra: list[str], target: str = "target") ->
     return dbtRunner().invoke(args)
 
 
+@spark_step
 def dbt_build(s: Settings, select: str | None = None, log=print, dbt_vars: dict | None = None,
               target: str = "target") -> dict:
     """``dbt build`` in this process (its Spark session is this process's session).
@@ -66,7 +84,8 @@ def dbt_build(s: Settings, select: str | None = None, log=print, dbt_vars: dict 
     """
     import json
 
-    extra = ["--select", select] if select else []
+    # A selection builds the tests whose every parent is selected (not those that also read other models).
+    extra = ["--select", select, "--indirect-selection", "cautious"] if select else []
     if dbt_vars:
         extra += ["--vars", json.dumps(dbt_vars)]
     res = _dbt(s, "build", extra, target)
@@ -90,14 +109,19 @@ def dbt_docs(s: Settings, log=print) -> dict:
     return {"docs_dir": str(out)}
 
 
+@spark_step
 def train_relapse_model(s: Settings, log=print) -> dict:
-    from ml import relapse_risk
+    """Weekly: features, candidates, calibration, evaluation, MLflow run and the champion rule."""
+    from ml.relapse_risk import train
 
-    r = relapse_risk.train(get_spark("ml", s), s, log=log)
-    return {"model_version": r.model_version, "auc": r.auc, "run_id": r.run_id}
+    r = train.train(get_spark("ml", s), s, log=log)
+    return {"model_version": r.model_version, "alias": r.alias, "reason": r.reason, "auc": r.auc,
+            "brier": r.brier, "run_id": r.run_id}
 
 
+@spark_step
 def score_relapse_risk(s: Settings, log=print) -> dict:
-    from ml import relapse_risk
+    """Daily: the champion scores everyone in a centre into gold.relapse_risk_score (with drift)."""
+    from ml.relapse_risk import score
 
-    return {"scored": relapse_risk.score(get_spark("ml", s), s, log=log)}
+    return score.score(get_spark("ml", s), s, log=log)

@@ -36,7 +36,9 @@ class Settings:
     # Where generated (or delivered) legacy extracts and feed files land.
     landing_dir: Path = Path()
     spark_master: str = "local[2]"
-    spark_driver_memory: str = "2g"
+    # "auto": 35 % of the machine's memory, between 2g and 16g (8g on a 24 GiB machine, what an SF1
+    # legacy load needs); or a JVM size such as "6g".
+    spark_driver_memory: str = "auto"
     spark_shuffle_partitions: int = 4
     # Extra Spark settings, "key=value;key=value" (object-store credentials come from the
     # secret source or the cluster's own configuration, never from here).
@@ -231,7 +233,16 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         derived["storage_root"] = str(derived["var_dir"] / "lake")
     if s.landing_dir == Path():
         derived["landing_dir"] = derived["var_dir"] / "landing"
+    if s.spark_driver_memory == "auto":
+        derived["spark_driver_memory"] = auto_driver_memory()
     return replace(s, **derived)
+
+
+def auto_driver_memory(total_bytes: int | None = None) -> str:
+    """35 % of physical memory in whole GiB, at least 2g and at most 16g."""
+    if total_bytes is None:
+        total_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return f"{min(16, max(2, int(total_bytes * 0.35 / 2**30)))}g"
 
 
 @functools.lru_cache(maxsize=1)

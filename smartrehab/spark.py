@@ -106,6 +106,12 @@ def get_spark(app_name: str = "smartrehab", s: Settings | None = None):
     # PySpark picks its worker interpreter from this variable when the context starts (the
     # spark.pyspark.python setting only reaches executors launched by spark-submit).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    if _jvm_died():
+        # The JVM behind this process's session is gone (most often a Java heap OutOfMemoryError in
+        # an earlier task): forget it so that a retry starts a fresh session instead of failing at once.
+        print(f"spark: the JVM of this process's Spark session has died; starting a new one. If it ran out of "
+              f"memory, raise SMARTREHAB_SPARK_DRIVER_MEMORY (now {s.spark_driver_memory}).", file=sys.stderr)
+        _forget()
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
@@ -116,6 +122,53 @@ def get_spark(app_name: str = "smartrehab", s: Settings | None = None):
     spark.sparkContext.setLogLevel("WARN")
     ensure_databases(spark, s)
     return spark
+
+
+def _jvm_died() -> bool:
+    """This process started a Spark JVM and it no longer answers (or its context was stopped)."""
+    from pyspark import SparkContext
+
+    sc = SparkContext._active_spark_context
+    if sc is None:
+        return False
+    try:
+        return bool(sc._jsc.sc().isStopped())
+    except Exception:  # py4j: the gateway's JVM has exited
+        return True
+
+
+def _forget() -> None:
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
+    gateway = SparkContext._gateway
+    if gateway is not None:
+        try:
+            gateway.shutdown()
+        except Exception:  # the JVM is gone already
+            pass
+    SparkSession._instantiatedSession = None
+    SparkSession._activeSession = None
+    SparkContext._active_spark_context = None
+    SparkContext._gateway = None
+    SparkContext._jvm = None
+
+
+OUT_OF_MEMORY = ("OutOfMemoryError", "Java heap space", "GC overhead limit exceeded")
+
+
+def explain_out_of_memory(err: BaseException, s: Settings) -> str | None:
+    """The message for a failure that is a JVM out-of-memory, naming the setting to change; None otherwise."""
+    text = f"{type(err).__name__}: {err}"
+    cause = err.__cause__ or err.__context__
+    if cause is not None:
+        text += f" {cause}"
+    dead = type(err).__name__ in ("Py4JNetworkError", "ConnectionRefusedError") or "Answer from Java side is empty" in text
+    if not (any(m in text for m in OUT_OF_MEMORY) or dead):
+        return None
+    return (f"the Spark driver ran out of memory (or its JVM died) with spark.driver.memory={s.spark_driver_memory}: "
+            "set SMARTREHAB_SPARK_DRIVER_MEMORY to a larger size (e.g. twice that) or lower "
+            "SMARTREHAB_SCALE_FACTOR, then run again")
 
 
 CODEGEN_FACTORY_MODE = "spark.sql.codegen.factoryMode"

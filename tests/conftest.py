@@ -31,7 +31,9 @@ TEST_ENV = {
     # A slice of the catalog that covers every file format, encoding and reference shape.
     "SMARTREHAB_LEGACY_TABLES": "ZJ_RYJBXX,ZJ_RSDJ,ZJ_FQFQ,SH_XFJL,XL_SCL90,ZD_PGJL,ZD_SLTD,YL_CRBS,"
     # ... plus what the gold indicators read (five centres, assessment areas, safety, follow-up).
-    "JY_XSHZ,JY_KSCJ,XL_WJGY,YD_TZCS,YD_XLJL,YL_WZJY,ZD_SXKF,ZD_XWBX,ZD_SHHJ,AQ_SJDJ,SY_HFJL",
+    "JY_XSHZ,JY_KSCJ,XL_WJGY,YD_TZCS,YD_XLJL,YL_WZJY,ZD_SXKF,ZD_XWBX,ZD_SHHJ,AQ_SJDJ,SY_HFJL,"
+    # ... plus what the relapse-risk features read (drug history, scales, behaviour, family contact).
+    "ZJ_XDS,XL_16PF,XL_FXPG,ZJ_XWKH,ZJ_YDKH,ZJ_TSDJ,ZJ_QQDH,ZJ_JTCY",
 }
 for k, v in TEST_ENV.items():
     os.environ.setdefault(k, v)

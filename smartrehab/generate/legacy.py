@@ -7,13 +7,24 @@ the legacy systems export them (GB18030/GBK CSV or fixed-width text) with the fl
 systems at configurable rates. Every flaw injected is recorded in a manifest, so tests can check
 that ingestion caught each one.
 
+One story per person (``smartrehab.generate.story``) makes the tables agree with each other: a
+latent relapse propensity drawn when a person first appears (drug, injection, daily use, age at first
+use, earlier episodes, family support, schooling and a hidden part) and a recovery per stay shape the
+drug history (ZJ_XDS), the diagnostic assessments (ZD_PGJL and its four detail tables), the
+psychological scales (XL_SCL90, XL_16PF, XL_FXPG), behaviour scores (ZJ_XWKH, ZJ_YDKH), family
+contact (ZJ_TSDJ, ZJ_QQDH, ZJ_JTCY), training attendance and education hours (YD_XLJL, JY_XSHZ), the
+release type, and then the one relapse day after release that the follow-ups (SY_HFJL), community
+rehabilitation tests (SY_SQKF) and any readmission (ZJ_RSDJ) all report. See ``docs/synthetic-story.md``.
+
 Layout: ``<landing>/legacy/<YYYYMMDD>/<TABLE>.csv|.txt`` (one folder per delivery day) and
 ``<landing>/_generator/legacy_<YYYYMMDD>.json`` (the manifest of that delivery).
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 import random
 import zlib
 from collections import defaultdict
@@ -22,7 +33,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from smartrehab.catalog import Catalog, Item, LegacyTable
-from smartrehab.generate import identity
+from smartrehab.generate import identity, story
 
 PERSON_TABLE = "ZJ_RYJBXX"
 ADMISSION_TABLE = "ZJ_RSDJ"
@@ -64,6 +75,13 @@ class Admission:
     release_type: str = ""
     status: str = "01"
     zones: list[tuple[str, date, date | None]] = field(default_factory=list)
+    # The story (smartrehab.generate.story): earlier admissions in this world, the person's latent
+    # risk at this admission, how this stay goes, and what happens after release.
+    earlier_admissions: int = 0
+    propensity: float = 0.0
+    recovery: float = 0.0
+    relapse_day: date | None = None
+    readmitted_on: date | None = None
 
     def zone_on(self, day: date) -> str:
         for code, start, end in self.zones:
@@ -86,6 +104,7 @@ class Person:
     phone: str
     main_drug: str
     updated_at: datetime
+    latent: story.Latent | None = None
 
 
 @dataclass
@@ -97,6 +116,9 @@ class World:
     persons: dict[str, Person]
     admissions: list[Admission]
     capacity: dict[str, int]
+    # Item-level results of each assessment, drawn with its header (ZD_PGJL) and read back by its
+    # detail tables (ZD_SLTD, ZD_SXKF, ZD_XWBX, ZD_SHHJ): key (admission id, type, date).
+    assessment_items: dict[tuple[str, str, str], dict] = field(default_factory=dict)
 
 
 def _rng(seed: int, *parts: object) -> random.Random:
@@ -121,9 +143,11 @@ def simulate(catalog: Catalog, scale_factor: float, seed: int, as_of: date) -> W
     persons: dict[str, Person] = {}
     admissions: list[Admission] = []
     present: dict[str, list[Admission]] = {c: [] for c in CENTRES}
-    # Readmissions due: (day, person_no). Relapse depends on the person (see _relapse_probability).
+    # Readmissions due: (day, person_no), from the relapse drawn at each release (story.draw_outcome).
     readmit: list[tuple[date, str]] = []
     admissions_of: dict[str, int] = {}
+    last_admission: dict[str, Admission] = {}
+    knots = _knots()
     seq = 0
     day = warmup
     while day <= as_of:
@@ -135,9 +159,10 @@ def simulate(catalog: Catalog, scale_factor: float, seed: int, as_of: date) -> W
                     adm.released_on = day
                     adm.status = "10"
                     stay.remove(adm)
-                    p = persons[adm.person_no]
-                    if rng.random() < _relapse_probability(p, admissions_of[adm.person_no], day):
-                        readmit.append((day + timedelta(days=30 + round(rng.expovariate(1 / 300))), adm.person_no))
+                    outcome = story.draw_outcome(rng, day, story.log_hazard(adm.propensity, adm.recovery), knots)
+                    adm.relapse_day = outcome.relapse_day
+                    if outcome.readmit_day is not None:
+                        readmit.append((outcome.readmit_day, adm.person_no))
                     last_code, last_start, _ = adm.zones[-1]
                     adm.zones[-1] = (last_code, last_start, day)
             # Admissions: fill towards 85-95 % occupancy, a few per day at most.
@@ -149,6 +174,7 @@ def simulate(catalog: Catalog, scale_factor: float, seed: int, as_of: date) -> W
                 due = next((i for i, (d, _) in enumerate(readmit) if d <= day), None)
                 if due is not None:
                     person_no = readmit.pop(due)[1]
+                    last_admission[person_no].readmitted_on = day
                 else:
                     person_no = f"11{centre[2:]}{day:%Y}{len(persons) + 1:08d}"
                     sex = "1" if rng.random() < 0.86 else "2"
@@ -163,16 +189,24 @@ def simulate(catalog: Catalog, scale_factor: float, seed: int, as_of: date) -> W
                         phone=identity.make_phone(rng), main_drug=_weighted(rng, drugs),
                         updated_at=datetime.combine(day, datetime.min.time()) + timedelta(hours=9),
                     )
-                admissions_of[person_no] = admissions_of.get(person_no, 0) + 1
+                    p = persons[person_no]
+                    p.latent = story.draw_latent(rng, p.main_drug, (day - birth).days / 365.25)
+                p = persons[person_no]
+                earlier = admissions_of.get(person_no, 0)
+                admissions_of[person_no] = earlier + 1
+                prop = story.propensity(p.latent, p.main_drug, p.education, earlier)
+                recovery = story.draw_recovery(rng, prop)
                 # Months served in the police centre first (3-6), the rest here.
                 police_months = rng.randint(3, 6)
                 term = 24
                 served_here_days = round((term - police_months) * 30.4)
+                # Early release for a stay that goes well (about 18 %), an extension for one that goes badly (5 %).
                 roll = rng.random()
-                if roll < 0.18:       # early release after at least a year in total
+                p_early, p_extend = 0.36 * story.sigmoid(1.5 * recovery), 0.10 * story.sigmoid(-1.5 * recovery)
+                if roll < p_early:    # early release after at least a year in total
                     served_here_days = round((rng.randint(12, 20) - police_months) * 30.4)
                     release_type = "2"
-                elif roll < 0.23:     # extension of up to 12 months
+                elif roll < p_early + p_extend:  # extension of up to 12 months
                     served_here_days += round(rng.randint(3, 12) * 30.4)
                     release_type = "3"
                 else:
@@ -181,7 +215,9 @@ def simulate(catalog: Catalog, scale_factor: float, seed: int, as_of: date) -> W
                 planned = day + timedelta(days=served_here_days)
                 adm = Admission(
                     admission_id=f"RS{centre}{seq:08d}", person_no=person_no, centre=centre,
-                    admitted_on=day, term_months=term, planned_release=planned, release_type=release_type)
+                    admitted_on=day, term_months=term, planned_release=planned, release_type=release_type,
+                    earlier_admissions=earlier, propensity=prop, recovery=recovery)
+                last_admission[person_no] = adm
                 t = day
                 for code, days in ZONE_DAYS.items():
                     end = t + timedelta(days=days + max(0, round(rng.gauss(0, 6))))
@@ -204,13 +240,9 @@ def simulate(catalog: Catalog, scale_factor: float, seed: int, as_of: date) -> W
     return World(as_of=as_of, start=start, persons=persons, admissions=admissions, capacity=capacity)
 
 
-def _relapse_probability(p: Person, admissions: int, day: date) -> float:
-    """Chance of a new compulsory-isolation order after release: higher for opiates, the young
-    and people with earlier admissions (the shape, not the level, of published follow-up studies)."""
-    age = (day - p.birth_date).days / 365.25
-    prob = 0.35 + (0.2 if p.main_drug in ("101", "102", "103") else 0.0) + min(0.3, 0.12 * (admissions - 1)) \
-        + (0.1 if age < 30 else 0.0) - (0.08 if p.education in ("20", "30", "10") else 0.0)
-    return max(0.05, min(0.85, prob))
+@functools.lru_cache(maxsize=1)
+def _knots() -> list[tuple[float, float]]:
+    return story.baseline_hazard()
 
 
 # ---- rendering values as a legacy system would ---------------------------------------------------
@@ -409,48 +441,142 @@ def _binary_items(row: dict[str, str], cols: tuple[str, ...], rng: random.Random
     return total
 
 
-def _shape_assessment(row, ctx):
-    row["GZBB"] = ASSESSMENT_RULE_VERSIONS[0]
-    return ctx.day
+def _person(ctx) -> Person | None:
+    return None if ctx.adm is None else ctx.world.persons[ctx.adm.person_no]
+
+
+def _progress(adm: Admission, day: date) -> float:
+    """How far into the stay a day is: 0 at admission, 1 from a year on."""
+    return max(0.0, min(1.0, (day - adm.admitted_on).days / 365.0))
+
+
+COMPREHENSIVE_ASSESSMENTS = ("06", "07", "08")
+
+
+def _draw_assessment(rng: random.Random, adm: Admission, person: Person, kind: str, day: date) -> dict:
+    """Item results of one assessment from the stay's recovery and the person's family support:
+    生理脱毒 five binary items (nearly always met once detox is over), 身心康复 five items (the body
+    function item in 4-point steps per vital sign), 行为表现 from the period's monthly average and
+    its violations, 社会环境 three sub-scores (domain brief §2.2-2.3)."""
+    r, prop = adm.recovery, adm.propensity
+    fs = person.latent.family_support if person.latent else 0.0
+    prog = _progress(adm, day)
+    detox_p = 0.6 if kind == "01" else 0.985
+    detox = [rng.random() < detox_p for _ in range(5)]
+    vitals = [rng.random() < story.sigmoid(3.0 + 0.8 * r + prog) for _ in range(5)]
+    recovery = {
+        "fitness": rng.random() < story.sigmoid(2.4 + 0.8 * r + prog),
+        "psych": rng.random() < story.sigmoid(2.0 + 0.8 * r + prog),
+        "relapse_scale": rng.random() < story.sigmoid(1.6 + 0.9 * r - 0.5 * prop + prog),
+        "theory": rng.random() < story.sigmoid(2.4 + 0.6 * r + prog),
+    }
+    avg = max(0.0, min(150.0, rng.gauss(90 + 7 * r, 7)))
+    serious = int(rng.random() < story.sigmoid(-3.2 - 1.2 * r))
+    drug_inside = int(rng.random() < story.sigmoid(-5.0 - r + prop))
+    escape = int(rng.random() < story.sigmoid(-6.0 - r))
+    social = [max(0.0, min(100.0, rng.gauss(70 + 11 * fs, 10))) for _ in range(3)]
+    recovery_total = 4 * sum(vitals) + 20 * sum(recovery.values())
+    social_total = sum(social) / 3
+    return {
+        "detox": detox, "vitals": vitals, "recovery": recovery, "avg": avg, "serious": serious,
+        "drug_inside": drug_inside, "escape": escape, "social": social,
+        "detox_total": 20 * sum(detox), "recovery_total": recovery_total, "social_total": social_total,
+        # Pass rules as the brief states them: 生理脱毒 and 身心康复 all five items (100), 行为表现 an
+        # average of 80 with no serious violation, drug use or escape attempt; 社会环境 良好 from 60.
+        "detox_pass": all(detox), "recovery_pass": recovery_total == 100,
+        "behaviour_pass": avg >= 80 and not (serious or drug_inside or escape), "social_good": social_total >= 60,
+    }
+
+
+def _schedule_assessments(world: World, rng: random.Random):
+    """The assessments of every admission (Beijing 细则's four kinds plus the stage assessments):
+    入所调查评估 in the first week, 生理脱毒阶段性评价 when detox ends, 教育适应期阶段评估 when that
+    zone ends, 一年后综合诊断评估 a year in, 期满前综合诊断评估 a month before release and a re-assessment
+    after an extension. Results come from the story (``_draw_assessment``)."""
+    for a in world.admissions:
+        person = world.persons[a.person_no]
+        zone_end = {code: end for code, _, end in a.zones}
+        release = a.released_on or a.planned_release
+        plan = [("01", a.admitted_on + timedelta(days=rng.randint(3, 7))),
+                ("02", zone_end.get("01")), ("03", zone_end.get("02"))]
+        if (release - a.admitted_on).days > 330:
+            plan.append(("06", a.admitted_on + timedelta(days=rng.randint(300, 330))))
+        plan.append(("07", release - timedelta(days=rng.randint(20, 40))))
+        if a.release_type == "3":
+            plan.append(("08", release - timedelta(days=rng.randint(5, 15))))
+        for kind, day in plan:
+            if day is None or day > world.as_of or day < a.admitted_on:
+                continue
+            items = _draw_assessment(rng, a, person, kind, day)
+            world.assessment_items[(a.admission_id, kind, fmt_date(day))] = items
+            passed = items["detox_pass"] and items["recovery_pass"] and items["behaviour_pass"]
+            if kind == "06":
+                outcome = "02" if passed and items["social_good"] else "06"
+            elif kind in ("07", "08"):
+                outcome = "01" if passed else ("04" if not items["social_good"] else "03")
+            else:
+                outcome = "05"
+            scores = (items["detox_total"], items["recovery_total"], min(100.0, items["avg"]), items["social_total"])
+            yield day, a, a.centre, {
+                "PGLX": kind, "PGRQ": fmt_date(day), "FQDM": a.zone_on(day), "GZBB": ASSESSMENT_RULE_VERSIONS[0],
+                "SLTDJG": "1" if items["detox_pass"] else "2", "SXKFJG": "1" if items["recovery_pass"] else "2",
+                "XWBXJG": "1" if items["behaviour_pass"] else "2", "SHHJJG": "1" if items["social_good"] else "2",
+                "SLTDDF": str(scores[0]), "SXKFDF": str(scores[1]), "XWBXDF": f"{scores[2]:.1f}",
+                "SHHJDF": f"{scores[3]:.1f}", "ZHDF": f"{sum(scores) / 4:.1f}", "PGJL": outcome}
+
+
+def _assessment_items(ctx, kinds: tuple[str, ...]) -> dict | None:
+    """The header's drawn items, for detail tables of the assessment kinds that record this area."""
+    prow = ctx.parent or {}
+    if prow.get("PGLX") not in kinds:
+        return None
+    return ctx.world.assessment_items.get((prow.get("RSBH", ""), prow["PGLX"], prow.get("PGRQ", "")))
 
 
 def _shape_detox_items(row, ctx):
-    total = _binary_items(row, ("JCYXDF", "TZYYDF", "JXZZDF", "JYZZDF", "JSZZDF"), ctx.rng, 0.9)
-    row["ZF"], row["JG"] = str(total), "1" if total == 100 else "2"
+    items = _assessment_items(ctx, ("02", *COMPREHENSIVE_ASSESSMENTS))
+    if items is None:
+        return None
+    for c, met in zip(("JCYXDF", "TZYYDF", "JXZZDF", "JYZZDF", "JSZZDF"), items["detox"], strict=True):
+        row[c] = "20" if met else "0"
+    row["ZF"], row["JG"] = str(items["detox_total"]), "1" if items["detox_pass"] else "2"
     return ctx.day
 
 
 def _shape_recovery_items(row, ctx):
-    vitals = 0
-    for c in ("TZZC", "HXZC", "XLZC", "XYZC", "GGNZC"):
-        row[c] = "1" if ctx.rng.random() < 0.88 else "0"
-        vitals += int(row[c])
-    row["JNCSDF"] = str(4 * vitals)
-    total = 4 * vitals + _binary_items(row, ("TNCSDF", "XLCSDF", "FFXDF", "LLKSDF"), ctx.rng, 0.8)
-    row["ZF"], row["JG"] = str(total), "1" if total >= 60 else "2"
+    items = _assessment_items(ctx, COMPREHENSIVE_ASSESSMENTS)
+    if items is None:
+        return None
+    for c, ok in zip(("TZZC", "HXZC", "XLZC", "XYZC", "GGNZC"), items["vitals"], strict=True):
+        row[c] = "1" if ok else "0"
+    row["JNCSDF"] = str(4 * sum(items["vitals"]))
+    rec = items["recovery"]
+    for c, k in (("TNCSDF", "fitness"), ("XLCSDF", "psych"), ("FFXDF", "relapse_scale"), ("LLKSDF", "theory")):
+        row[c] = "20" if rec[k] else "0"
+    row["ZF"], row["JG"] = str(items["recovery_total"]), "1" if items["recovery_pass"] else "2"
     return ctx.day
 
 
 def _shape_behaviour_items(row, ctx):
-    rng = ctx.rng
-    avg = max(0.0, min(200.0, rng.gauss(95, 14)))
+    items = _assessment_items(ctx, COMPREHENSIVE_ASSESSMENTS)
+    if items is None:
+        return None
+    rng, avg = ctx.rng, items["avg"]
     row["YDPJF"] = f"{avg:.1f}"
-    row["YZWJCS"] = "1" if rng.random() < 0.08 else "0"
-    row["SNXD"] = "1" if rng.random() < 0.02 else "0"
-    row["TTQT"] = "1" if rng.random() < 0.01 else "0"
+    row["YZWJCS"], row["SNXD"], row["TTQT"] = str(items["serious"]), str(items["drug_inside"]), str(items["escape"])
     row["LJJF"], row["LJKF"] = f"{rng.uniform(0, 120):.1f}", f"{rng.uniform(0, 80):.1f}"
     row["YSF"] = f"{max(0.0, avg * 12 + float(row['LJJF']) - float(row['LJKF'])):.1f}"
     row["HSF"] = f"{min(100.0, avg):.1f}"
-    ok = avg >= 80 and row["YZWJCS"] == "0" and row["SNXD"] == "0" and row["TTQT"] == "0"
-    row["JG"] = "1" if ok else "2"
+    row["JG"] = "1" if items["behaviour_pass"] else "2"
     return ctx.day
 
 
 def _shape_social_items(row, ctx):
-    parts = [max(0.0, min(100.0, ctx.rng.gauss(68, 14))) for _ in range(3)]
-    row["JTHJDF"], row["SHZCDF"], row["SYNLDF"] = (f"{p:.1f}" for p in parts)
-    total = sum(float(row[c]) for c in ("JTHJDF", "SHZCDF", "SYNLDF")) / 3
-    row["ZF"], row["JG"] = f"{total:.1f}", "1" if total >= 60 else "2"
+    items = _assessment_items(ctx, ("01", *COMPREHENSIVE_ASSESSMENTS))
+    if items is None:
+        return None
+    row["JTHJDF"], row["SHZCDF"], row["SYNLDF"] = (f"{p:.1f}" for p in items["social"])
+    row["ZF"], row["JG"] = f"{items['social_total']:.1f}", "1" if items["social_good"] else "2"
     return ctx.day
 
 
@@ -464,25 +590,202 @@ def _shape_screening(row, ctx):
     return ctx.day
 
 
+def _stage(a: Admission | None, day: date) -> str:
+    """测评阶段 of a test taken on a day: the zone's stage (回归指导 counts as pre-release)."""
+    return "4" if a is None else {"01": "2", "02": "3", "03": "4", "04": "5"}.get(a.zone_on(day), "4")
+
+
+def _story(ctx) -> tuple[float, float, float, float]:
+    """(propensity as records can show it, recovery, family support, progress) of the row's admission on
+    its day. The propensity's hidden part is left out: scales and scores read the rest."""
+    a, person = ctx.adm, _person(ctx)
+    if a is None:
+        return 0.0, 0.0, 0.0, 0.5
+    lat = person.latent if person is not None else None
+    if lat is None:
+        return a.propensity, a.recovery, 0.0, _progress(a, ctx.day)
+    return a.propensity - lat.hidden, a.recovery, lat.family_support, _progress(a, ctx.day)
+
+
+def _clamp(v: float, lo: float, hi: float) -> float:
+    return max(lo, min(hi, v))
+
+
 def _shape_scl90(row, ctx):
-    a = ctx.adm
+    """SCL-90: distress high at intake (more for a higher propensity), falling over a stay that goes
+    well; the ten factor means (1-5) scatter around the person's level."""
+    a, rng = ctx.adm, ctx.rng
     day = ctx.day
-    if a is not None and ctx.seq == 0 and ctx.rng.random() < 0.85:
-        day = min(max(a.admitted_on + timedelta(days=ctx.rng.randrange(0, 20)), ctx.world.start), ctx.world.as_of)
+    if a is not None and ctx.seq == 0 and rng.random() < 0.85:
+        day = min(max(a.admitted_on + timedelta(days=rng.randrange(0, 20)), ctx.world.start), ctx.world.as_of)
         row["CPJD"] = "1"
-    elif a is not None:
-        row["CPJD"] = {"01": "2", "02": "3", "03": "4", "04": "5"}.get(a.zone_on(day), "4")
-    months = 0 if a is None else (day - a.admitted_on).days / 30.4
-    level = 2.4 - 0.5 * min(1.0, months / 12)
+    else:
+        row["CPJD"] = _stage(a, day)
+    prop, r, _, _ = _story(ctx)
+    prog = 0.0 if a is None else _progress(a, day)
+    level = 2.3 + 0.25 * prop - prog * (0.45 + 0.25 * r) + rng.gauss(0, 0.2)
     total = 0.0
     for c in ("QTH", "QP", "RJGXMG", "YY", "JL", "DD", "KB", "PZ", "JSBX", "QTXM"):
-        v = max(1.0, min(5.0, ctx.rng.gauss(level, 0.35)))
+        v = _clamp(rng.gauss(level, 0.35), 1.0, 5.0)
         row[c] = f"{v:.2f}"
         total += v
     row["ZJF"] = f"{total / 10:.2f}"
     row["ZF"] = str(round(total / 10 * 90))
-    row["SFYX"] = "1" if ctx.rng.random() < 0.97 else "0"
+    row["SFYX"] = "1" if rng.random() < 0.97 else "0"
     return day
+
+
+PF16_FACTORS = ("LQX", "CHX", "WDX", "SQX", "XFX", "YHX", "GWX", "MGX", "HYX", "HXX", "SGX", "YLX", "SYX",
+                "DLX", "ZLX", "JZX")
+
+
+def _shape_16pf(row, ctx):
+    """16PF in stens (1-10): 稳定性 C and 有恒性 G higher, 忧虑性 O and 紧张性 Q4 lower for a stay that
+    goes well; the second-order 心理健康因素 Y1 = C + F + (11 - O) + (11 - Q4) as Cattell defines it."""
+    rng = ctx.rng
+    prop, r, _, prog = _story(ctx)
+    good = 0.5 * r * (0.5 + prog) - 0.3 * prop
+    shift = {"WDX": 1.0, "YHX": 0.6, "ZLX": 0.6, "YLX": -1.0, "JZX": -0.9, "XFX": 0.3}
+    sten = {c: round(_clamp(rng.gauss(5.5 + 1.3 * shift.get(c, 0.0) * good, 1.6), 1, 10)) for c in PF16_FACTORS}
+    for c, v in sten.items():
+        row[c] = str(v)
+    row["XLJKYS"] = str(sten["WDX"] + sten["XFX"] + (11 - sten["YLX"]) + (11 - sten["JZX"]))
+    row["CPJD"] = _stage(ctx.adm, ctx.day)
+    row["SFYX"] = "1" if rng.random() < 0.97 else "0"
+    return ctx.day
+
+
+RELAPSE_SCALE_DIMENSIONS = ("JYXJD", "QPX", "FXQX", "RZPC", "XSBL")
+
+
+def _shape_relapse_scale(row, ctx):
+    """复吸倾向 scale: five risk dimensions (0-100, higher is riskier) from the propensity, easing over
+    a stay that goes well; 社会支持 from family support; craving (VAS 0-10); the total weighs the five
+    risks and the missing support; risk level 低 < 45 <= 中 < 60 <= 高."""
+    rng = ctx.rng
+    prop, r, fs, prog = _story(ctx)
+    z = 0.8 * prop - prog * (0.3 + 0.5 * r) + rng.gauss(0, 0.45)
+    dims = [_clamp(50 + 14 * z + rng.gauss(0, 8), 0, 100) for _ in RELAPSE_SCALE_DIMENSIONS]
+    support = _clamp(60 + 12 * fs + rng.gauss(0, 10), 0, 100)
+    total = 0.8 * sum(dims) / len(dims) + 0.2 * (100 - support)
+    for c, v in zip(RELAPSE_SCALE_DIMENSIONS, dims, strict=True):
+        row[c] = f"{v:.1f}"
+    row["SHZC"], row["ZF"] = f"{support:.1f}", f"{total:.1f}"
+    row["KQVAS"] = str(round(_clamp(3.5 + 2.0 * z + rng.gauss(0, 1.5), 0, 10)))
+    row["FXDJ"] = "1" if total < 45 else ("2" if total < 60 else "3")
+    row["CPJD"] = _stage(ctx.adm, ctx.day)
+    row["SFYX"] = "1" if rng.random() < 0.97 else "0"
+    return ctx.day
+
+
+def _shape_score_event(row, ctx):
+    """A behaviour-score event (ZJ_XWKH): deductions, penalties and serious violations more likely,
+    bonuses and outstanding conduct less likely, for a stay that goes badly."""
+    rng = ctx.rng
+    _, r, _, _ = _story(ctx)
+    kind = _weighted(rng, {"1": 30 * math.exp(-0.6 * r), "2": 55 * math.exp(0.4 * r), "3": 5 * math.exp(-0.8 * r),
+                           "4": 5 * math.exp(0.5 * r), "5": 1.5 * math.exp(-1.0 * r)})
+    lo, hi = {"1": (1, 5), "2": (1, 5), "3": (5, 20), "4": (5, 10), "5": (20, 50)}[kind]
+    row["JFLX"], row["FZ"] = kind, f"{rng.randint(lo, hi):.1f}"
+    row["KHYF"], row["YXBZ"] = f"{ctx.day:%Y%m}", "1" if rng.random() < 0.98 else "0"
+    return ctx.day
+
+
+def _shape_monthly_score(row, ctx):
+    """The month's behaviour total (ZJ_YDKH, 0-150 in practice; 80 passes) and its grade."""
+    rng = ctx.rng
+    _, r, _, _ = _story(ctx)
+    total = _clamp(rng.gauss(90 + 7 * r, 8), 0, 150)
+    row["YDZF"], row["KHYF"] = f"{total:.1f}", f"{ctx.day:%Y%m}"
+    row["KHDC"] = "1" if total >= 100 else ("2" if total >= 90 else ("3" if total >= 80 else "4"))
+    return ctx.day
+
+
+def _shape_visit(row, ctx):
+    """Family visits (ZJ_TSDJ): how many happen follows family support; the end is start + duration."""
+    _, _, fs, _ = _story(ctx)
+    if ctx.rng.random() > story.sigmoid(0.4 + 1.3 * fs):
+        return None
+    start = datetime.combine(ctx.day, datetime.min.time()) + timedelta(hours=ctx.rng.randint(9, 15),
+                                                                       minutes=ctx.rng.choice((0, 15, 30, 45)))
+    minutes = ctx.rng.randint(20, 60)
+    row["KSSJ"], row["JSSJ"], row["SC"] = fmt_datetime(start), fmt_datetime(start + timedelta(minutes=minutes)), str(minutes)
+    return ctx.day
+
+
+def _shape_call(row, ctx):
+    """Family calls (ZJ_QQDH): fewer for weak family support."""
+    _, _, fs, _ = _story(ctx)
+    return None if ctx.rng.random() > story.sigmoid(0.8 + 1.1 * fs) else ctx.day
+
+
+def _shape_family_member(row, ctx):
+    """Family members (ZJ_JTCY): drug use in the family is likelier where support is weak."""
+    _, _, fs, _ = _story(ctx)
+    row["SFXD"] = "1" if ctx.rng.random() < story.sigmoid(-2.2 - 0.9 * fs) else "0"
+    return ctx.day
+
+
+DRUG_METHOD = {"101": "01", "102": "05", "103": "04", "201": "01", "202": "04", "203": "03", "204": "04"}
+
+
+def _shape_drug_history(row, ctx):
+    """Drug history (ZJ_XDS), recorded at intake: the admission's first row is the main drug with the
+    person's latent history (age at first use, injection, daily use, earlier compulsory and community
+    episodes); further rows are other drugs used."""
+    a, person, rng = ctx.adm, _person(ctx), ctx.rng
+    if a is None or person is None or person.latent is None:
+        return ctx.day
+    lat = person.latent
+    day = min(max(a.admitted_on + timedelta(days=rng.randint(0, 5)), ctx.world.start), ctx.world.as_of)
+    age = (a.admitted_on - person.birth_date).days / 365.25
+    if ctx.seq == 0:
+        row["DPZL"], row["SFZYDP"] = person.main_drug, "1"
+        row["SCXDNL"] = str(lat.first_use_age)
+        row["SCXDRQ"] = fmt_date(person.birth_date + timedelta(days=round(365.25 * lat.first_use_age)))
+        row["XDNX"] = str(max(0, int(age) - lat.first_use_age))
+        row["XSFS"] = "05" if lat.injects else DRUG_METHOD.get(person.main_drug, "07")
+        row["SFGYZJ"] = "1" if lat.injects and rng.random() < 0.4 else "0"
+        row["XSPL"] = rng.choice(("1", "2")) if lat.daily_use else rng.choice(("3", "4", "5", "6"))
+        row["QJCS"] = str(lat.prior_episodes + a.earlier_admissions + 1)
+        row["SQJDCS"] = str(lat.prior_community + a.earlier_admissions)
+    else:
+        row["SFZYDP"] = "0"
+        if row.get("DPZL") == person.main_drug:
+            row["DPZL"] = "999"
+    row["MCXDRQ"] = fmt_date(a.admitted_on - timedelta(days=rng.randint(0, 20)))
+    return day
+
+
+def _shape_community_rehab(row, ctx):
+    """社区康复 ordered at release (up to three years): urine tests turn positive after the relapse
+    day; the order ends in a new compulsory admission for those readmitted."""
+    a, rng, as_of = ctx.adm, ctx.rng, ctx.world.as_of
+    if a is None or a.released_on is None or a.released_on > as_of:
+        return None
+    months = rng.choice((12, 24, 36))
+    start = a.released_on + timedelta(days=rng.randint(1, 15))
+    if start > as_of:
+        return None
+    end = start + timedelta(days=round(months * 30.4))
+    seen_to = min(end, as_of, a.readmitted_on or as_of)
+    tests = max(0, (seen_to - start).days // 30)
+    positive = 0
+    if a.relapse_day is not None and a.relapse_day <= seen_to:
+        positive = max(1, (seen_to - a.relapse_day).days // 60)
+    if a.readmitted_on is not None and a.readmitted_on <= as_of:
+        status = "6"
+    elif positive and rng.random() < 0.5:
+        status = "5"
+    elif end <= as_of:
+        status = "2"
+    else:
+        status = "1"
+    row.update({"JDRQ": fmt_date(a.released_on), "QX": str(months), "KSRQ": fmt_date(start),
+                "JSRQ": fmt_date(min(end, seen_to) if status in ("2", "6") else end),
+                "ZXZT": status, "NJCS": str(tests), "YXCS": str(min(positive, tests)),
+                "WFXYCS": str(rng.randint(1, 3) if status == "5" else 0)})
+    return a.released_on
 
 
 def _shape_fitness(row, ctx):
@@ -492,7 +795,9 @@ def _shape_fitness(row, ctx):
 
 
 def _shape_training(row, ctx):
-    row["CQZT"] = _weighted(ctx.rng, {"1": 85, "2": 5, "3": 5, "4": 4, "5": 1})
+    _, r, _, _ = _story(ctx)
+    row["CQZT"] = _weighted(ctx.rng, {"1": 85 * math.exp(0.3 * r), "2": 5, "3": 5, "4": 4 * math.exp(-0.9 * r),
+                                      "5": 1 * math.exp(-0.5 * r)})
     return ctx.day
 
 
@@ -531,12 +836,12 @@ def _schedule_incidents(world: World, rng: random.Random):
 
 
 def _schedule_education_hours(world: World, rng: random.Random):
-    """One JY_XSHZ row per admission per calendar month in the centre."""
+    """One JY_XSHZ row per admission per calendar month in the centre; more hours for a stay that goes well."""
     for a in world.admissions:
         end = min(a.released_on or world.as_of, world.as_of)
         month = date(max(a.admitted_on, world.start).year, max(a.admitted_on, world.start).month, 1)
         while month <= end:
-            total = max(0.0, rng.gauss(EDUCATION_PLAN_HOURS, 6))
+            total = max(0.0, rng.gauss(EDUCATION_PLAN_HOURS + 3 * a.recovery, 5))
             weights = [rng.random() for _ in EDUCATION_HOUR_COLUMNS]
             hours = {c: f"{total * w / sum(weights):.1f}" for c, w in zip(EDUCATION_HOUR_COLUMNS, weights, strict=True)}
             got = sum(float(v) for v in hours.values())
@@ -547,36 +852,42 @@ def _schedule_education_hours(world: World, rng: random.Random):
 
 
 def _schedule_followups(world: World, rng: random.Random):
-    """Follow-up contacts of released people at 3, 6, 12, 24 and 36 months, with relapse over time.
-
-    A person's relapse month is drawn once (about 55 % within a year, 70 % within two, 80 %
-    within three, the shape of the Guangdong follow-up); some contacts are lost (失联)."""
+    """Follow-up contacts of released people at 3, 6, 12, 24 and 36 months, telling the story's one
+    relapse day: 操守保持 before it, 复吸 (positive test) from it on, 再次被强制隔离戒毒 once readmitted
+    (no further follow-ups of that release); one in ten is lost (失联) from some visit on."""
     for a in world.admissions:
         if a.released_on is None:
             continue
-        relapse_month = rng.expovariate(0.065) + 1
         lost_after = rng.choice([None] * 9 + [rng.choice(list(FOLLOWUP_MONTHS.values()))])
         for code, months in FOLLOWUP_MONTHS.items():
             day = a.released_on + timedelta(days=round(months * 30.4) + rng.randint(-7, 7))
             if day > world.as_of:
                 break
-            if lost_after is not None and months >= lost_after:
+            back = a.readmitted_on is not None and a.readmitted_on <= day
+            if back:
+                result, test = "5", "9"
+            elif lost_after is not None and months >= lost_after:
                 result, test = "3", "9"
-            elif relapse_month <= months:
-                result, test = rng.choice(["2", "2", "2", "5"]), "2"
+            elif a.relapse_day is not None and a.relapse_day <= day:
+                result, test = "2", "2"
             else:
                 result, test = "1", "1"
             yield day, a, a.centre, {"HFJD": code, "HFRQ": fmt_date(day), "JCTS": str((day - a.released_on).days),
-                           "HFJG": result, "NJJG": test}
+                                     "HFJG": result, "NJJG": test}
+            if back:
+                break
 
 
 SHAPERS = {
-    "ZD_PGJL": _shape_assessment, "ZD_SLTD": _shape_detox_items, "ZD_SXKF": _shape_recovery_items,
+    "ZD_SLTD": _shape_detox_items, "ZD_SXKF": _shape_recovery_items,
     "ZD_XWBX": _shape_behaviour_items, "ZD_SHHJ": _shape_social_items, "YL_CRBS": _shape_screening,
     "XL_SCL90": _shape_scl90, "YD_TZCS": _shape_fitness, "YD_XLJL": _shape_training, "JY_KSCJ": _shape_exam,
-    "YL_WZJY": _shape_outside_treatment,
+    "YL_WZJY": _shape_outside_treatment, "XL_16PF": _shape_16pf, "XL_FXPG": _shape_relapse_scale,
+    "ZJ_XWKH": _shape_score_event, "ZJ_YDKH": _shape_monthly_score, "ZJ_TSDJ": _shape_visit, "ZJ_QQDH": _shape_call,
+    "ZJ_JTCY": _shape_family_member, "ZJ_XDS": _shape_drug_history, "SY_SQKF": _shape_community_rehab,
 }
-SCHEDULED = {"JY_XSHZ": _schedule_education_hours, "SY_HFJL": _schedule_followups, "AQ_SJDJ": _schedule_incidents}
+SCHEDULED = {"ZD_PGJL": _schedule_assessments, "JY_XSHZ": _schedule_education_hours, "SY_HFJL": _schedule_followups,
+             "AQ_SJDJ": _schedule_incidents}
 
 
 def _parse_day(row: dict[str, str]) -> date:

@@ -1,7 +1,7 @@
 """The thin slice through every layer, run the way Airflow runs it (``dag.test()``):
 
 legacy delivery -> legacy_ingest (bronze, silver, GE gates) -> gold_build (dbt via Cosmos, gold
-gate) -> ml_scores (MLflow model, score table) -> the SQL endpoint answers for the gold tables.
+gate) -> relapse_train (MLflow model) -> relapse_score (score table) -> the SQL endpoint answers for the gold tables.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def pipeline_ran(legacy_loaded, airflow_env, spark, settings, tmp_path_factory, 
              tables=settings.legacy_table_list)
     shutil.copytree(scratch / "legacy" / f"{NEW_DAY:%Y%m%d}", settings.landing_dir / "legacy" / f"{NEW_DAY:%Y%m%d}")
     runs = {}
-    for dag_id in ("legacy_ingest", "gold_build", "ml_scores"):
+    for dag_id in ("legacy_ingest", "gold_build", "relapse_train", "relapse_score"):
         runs[dag_id] = _dag(settings, dag_id).test()
     return runs
 
@@ -81,15 +81,21 @@ def test_census_equals_people_present(pipeline_ran, spark):
 def test_model_registered_and_scores_written(pipeline_ran, spark, settings):
     from mlflow import MlflowClient
 
+    from ml.relapse_risk.features import data_as_of
+
     client = MlflowClient(tracking_uri=settings.tracking_uri)
     champion = client.get_model_version_by_alias("relapse_risk", "champion")
     run = client.get_run(champion.run_id)
-    assert 0.0 <= run.data.metrics["auc_test"] <= 1.0 and run.data.metrics["n_train"] > 0
-    scores = spark.table("gold.relapse_risk_score")
-    in_centre = spark.table("silver.admission").filter("is_current and released_on is null").count()
-    assert scores.count() == in_centre
+    assert 0.0 <= run.data.metrics["test_roc_auc"] <= 1.0 and run.data.metrics["n_train"] > 0
+    as_of = data_as_of(spark)
+    scores = spark.table("gold.relapse_risk_score").filter(F.col("as_of_date") == as_of)
+    current = scores.filter(F.col("occasion") == "current")
+    in_centre = (spark.table("silver.admission").filter("is_current")
+                 .filter((F.col("admitted_on") <= as_of) & (F.col("released_on").isNull() | (F.col("released_on") > as_of)))
+                 .count())
+    assert current.count() == in_centre > 0
     assert scores.filter((F.col("score") < 0) | (F.col("score") > 1)).count() == 0
-    assert {r[0] for r in scores.select("model_version").distinct().collect()} == {str(champion.version)}
+    assert {r[0] for r in current.select("model_version").distinct().collect()} == {str(champion.version)}
 
 
 def test_sql_endpoint_serves_gold(pipeline_ran, sql_endpoint, spark):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 
@@ -24,7 +25,7 @@ def dagbag(settings):
 
 def test_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert set(dagbag.dag_ids) >= {"legacy_ingest", "gold_build", "ml_scores"}
+    assert set(dagbag.dag_ids) >= {"legacy_ingest", "gold_build", "relapse_train", "relapse_score"}
 
 
 def test_owner_tags_retries_docs(dagbag):
@@ -37,13 +38,17 @@ def test_owner_tags_retries_docs(dagbag):
 
 
 def test_dags_are_chained_by_assets(dagbag):
-    from smartrehab.assets import GOLD_MARTS, SILVER_LEGACY
+    from smartrehab.assets import GOLD_MARTS, RELAPSE_MODEL, SILVER_LEGACY
 
     producer = dagbag.dags["legacy_ingest"]
     outlets = {o.uri for t in producer.tasks for o in t.outlets}
     assert SILVER_LEGACY.uri in outlets
     gold = dagbag.dags["gold_build"]
     assert SILVER_LEGACY.uri in str(gold.timetable.asset_condition)
-    assert GOLD_MARTS.uri in str(dagbag.dags["ml_scores"].timetable.asset_condition)
+    score = dagbag.dags["relapse_score"]
+    assert {GOLD_MARTS.uri, RELAPSE_MODEL.uri} <= set(re.findall(r"smartrehab://[\w/]+", str(score.timetable.asset_condition)))
+    train_outlets = {o.uri for t in dagbag.dags["relapse_train"].tasks for o in t.outlets}
+    assert RELAPSE_MODEL.uri in train_outlets
+    assert "0 2 * * 1" in str(dagbag.dags["relapse_train"].timetable.summary)
     # dbt models are rendered as tasks by Cosmos, with their tests after each model.
     assert any(t.task_id.startswith("dbt.fct_daily_population") for t in gold.tasks)
