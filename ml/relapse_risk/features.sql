@@ -7,6 +7,29 @@
 -- current version but only for facts fixed before the day (birth, sex, admission day, zone days cut at
 -- the day). `{{ silver }}` and `{{ gold_staging }}` are the schemas (features.py fills them in).
 -- The column list is ml/relapse_risk/contract.py's COLUMNS.
+-- The latest version of each record of `table` recorded by the occasion's day (valid_from) among
+-- those that `condition` keeps (the event on or before the day): one row per occasion and record.
+-- noqa: disable=LT02
+{% macro latest_versions(table, record_id, columns, condition="true", on="o.admission_id = t.admission_id") %}
+    select *
+    from (
+        select
+            o.admission_id,
+            o.as_of_date,
+            {%- for c in columns %}
+            {{ c }},
+            {%- endfor %}
+            row_number() over (
+                partition by o.admission_id, o.as_of_date, t.{{ record_id }} order by t.valid_from desc
+            ) as version_rank
+        from occasions as o
+        inner join {{ silver }}.{{ table }} as t
+            on {{ on }} and {{ condition }} and cast(t.valid_from as date) <= o.as_of_date
+    ) as versions
+    where version_rank = 1
+{% endmacro %}
+-- noqa: enable=LT02
+
 with occasions as (
     select
         o.admission_id,
@@ -35,29 +58,9 @@ persons as (
 
 -- Event tables as of each occasion: latest version recorded by the day, event on or before it.
 drug_history as (
-    select *
-    from (
-        select
-            o.admission_id,
-            o.as_of_date,
-            h.age_at_first_use,
-            h.years_of_use,
-            h.use_method,
-            h.shared_needles,
-            h.use_frequency,
-            h.compulsory_episodes,
-            h.prior_community_rehab,
-            row_number() over (
-                partition by o.admission_id, o.as_of_date, h.drug_history_id order by h.valid_from desc
-            ) as version_rank,
-            h.is_main_drug
-        from occasions as o
-        inner join {{ silver }}.drug_use_history as h
-            on
-                o.admission_id = h.admission_id
-                and cast(h.valid_from as date) <= o.as_of_date
-    )
-    where version_rank = 1
+    {{ latest_versions("drug_use_history", "drug_history_id", [
+        "t.age_at_first_use", "t.years_of_use", "t.use_method", "t.shared_needles", "t.use_frequency",
+        "t.compulsory_episodes", "t.prior_community_rehab", "t.is_main_drug"]) }}
 ),
 
 main_drug_history as (
@@ -105,32 +108,10 @@ zone_days as (
 ),
 
 assessments as (
-    select *
-    from (
-        select
-            o.admission_id,
-            o.as_of_date,
-            s.assessment_id,
-            s.assessment_date,
-            s.detox_result,
-            s.recovery_result,
-            s.behaviour_result,
-            s.social_result,
-            s.recovery_score,
-            s.behaviour_score,
-            s.social_score,
-            row_number() over (
-                partition by o.admission_id, o.as_of_date, s.assessment_id order by s.valid_from desc
-            ) as version_rank
-        from occasions as o
-        inner join {{ silver }}.assessment as s
-            on
-                o.admission_id = s.admission_id
-                and s.assessment_type in ('06', '07', '08')
-                and o.as_of_date >= s.assessment_date
-                and cast(s.valid_from as date) <= o.as_of_date
-    )
-    where version_rank = 1
+    {{ latest_versions("assessment", "assessment_id", [
+        "t.assessment_id", "t.assessment_date", "t.detox_result", "t.recovery_result", "t.behaviour_result",
+        "t.social_result", "t.recovery_score", "t.behaviour_score", "t.social_score"],
+        "t.assessment_type in ('06', '07', '08') and o.as_of_date >= t.assessment_date") }}
 ),
 
 last_assessment as (
@@ -153,23 +134,11 @@ scl90 as (
         max_by(overall_mean, test_date) as gsi_last,
         max_by(overall_mean, test_date) - min_by(overall_mean, test_date) as gsi_change
     from (
-        select
-            o.admission_id,
-            o.as_of_date,
-            t.test_date,
-            cast(t.overall_mean as double) as overall_mean,
-            row_number() over (
-                partition by o.admission_id, o.as_of_date, t.test_id order by t.valid_from desc
-            ) as version_rank
-        from occasions as o
-        inner join {{ silver }}.scl90_result as t
-            on
-                o.admission_id = t.admission_id
-                and o.as_of_date >= t.test_date
-                and cast(t.valid_from as date) <= o.as_of_date
-                and t.is_valid = '1'
-    )
-    where version_rank = 1
+        {{ latest_versions("scl90_result", "test_id", [
+            "t.test_date", "t.is_valid", "cast(t.overall_mean as double) as overall_mean"],
+            "o.as_of_date >= t.test_date") }}
+    ) as tests
+    where is_valid = '1'
     group by admission_id, as_of_date
 ),
 
@@ -180,24 +149,12 @@ pf16 as (
         max_by(factor_c, test_date) as stability,
         max_by(mental_health_index, test_date) as mental_health
     from (
-        select
-            o.admission_id,
-            o.as_of_date,
-            t.test_date,
-            cast(t.factor_c as double) as factor_c,
-            cast(t.mental_health_index as double) as mental_health_index,
-            row_number() over (
-                partition by o.admission_id, o.as_of_date, t.test_id order by t.valid_from desc
-            ) as version_rank
-        from occasions as o
-        inner join {{ silver }}.pf16_result as t
-            on
-                o.admission_id = t.admission_id
-                and o.as_of_date >= t.test_date
-                and cast(t.valid_from as date) <= o.as_of_date
-                and t.is_valid = '1'
-    )
-    where version_rank = 1
+        {{ latest_versions("pf16_result", "test_id", [
+            "t.test_date", "t.is_valid", "cast(t.factor_c as double) as factor_c",
+            "cast(t.mental_health_index as double) as mental_health_index"],
+            "o.as_of_date >= t.test_date") }}
+    ) as tests
+    where is_valid = '1'
     group by admission_id, as_of_date
 ),
 
@@ -209,25 +166,12 @@ relapse_scale as (
         max_by(craving_vas, test_date) as craving,
         max_by(social_support, test_date) as social_support
     from (
-        select
-            o.admission_id,
-            o.as_of_date,
-            t.test_date,
-            cast(t.total_score as double) as total_score,
-            cast(t.craving_vas as double) as craving_vas,
-            cast(t.social_support as double) as social_support,
-            row_number() over (
-                partition by o.admission_id, o.as_of_date, t.test_id order by t.valid_from desc
-            ) as version_rank
-        from occasions as o
-        inner join {{ silver }}.relapse_risk_result as t
-            on
-                o.admission_id = t.admission_id
-                and o.as_of_date >= t.test_date
-                and cast(t.valid_from as date) <= o.as_of_date
-                and t.is_valid = '1'
-    )
-    where version_rank = 1
+        {{ latest_versions("relapse_risk_result", "test_id", [
+            "t.test_date", "t.is_valid", "cast(t.total_score as double) as total_score",
+            "cast(t.craving_vas as double) as craving_vas", "cast(t.social_support as double) as social_support"],
+            "o.as_of_date >= t.test_date") }}
+    ) as tests
+    where is_valid = '1'
     group by admission_id, as_of_date
 ),
 
@@ -239,23 +183,10 @@ score_events as (
         sum(cast(event_type in ('2', '4') and event_date > date_sub(as_of_date, 90) as int)) as bonuses_90d,
         sum(cast(event_type = '5' as int)) as serious_violations
     from (
-        select
-            o.admission_id,
-            o.as_of_date,
-            e.event_date,
-            e.event_type,
-            e.is_valid,
-            row_number() over (
-                partition by o.admission_id, o.as_of_date, e.score_event_id order by e.valid_from desc
-            ) as version_rank
-        from occasions as o
-        inner join {{ silver }}.behaviour_score_event as e
-            on
-                o.admission_id = e.admission_id
-                and o.as_of_date >= e.event_date
-                and cast(e.valid_from as date) <= o.as_of_date
-    )
-    where version_rank = 1 and is_valid = '1'
+        {{ latest_versions("behaviour_score_event", "score_event_id", ["t.event_date", "t.event_type", "t.is_valid"],
+                           "o.as_of_date >= t.event_date") }}
+    ) as events
+    where is_valid = '1'
     group by admission_id, as_of_date
 ),
 
@@ -266,22 +197,11 @@ monthly_scores as (
         as_of_date,
         avg(monthly_total) as avg_6m
     from (
-        select
-            o.admission_id,
-            o.as_of_date,
-            cast(m.monthly_total as double) as monthly_total,
-            row_number() over (
-                partition by o.admission_id, o.as_of_date, m.monthly_score_id order by m.valid_from desc
-            ) as version_rank
-        from occasions as o
-        inner join {{ silver }}.behaviour_score_monthly as m
-            on
-                o.admission_id = m.admission_id
-                and last_day(try_to_date(m.assessment_month, 'yyyyMM')) < o.as_of_date
-                and try_to_date(m.assessment_month, 'yyyyMM') >= add_months(o.as_of_date, -6)
-                and cast(m.valid_from as date) <= o.as_of_date
-    )
-    where version_rank = 1
+        {{ latest_versions("behaviour_score_monthly", "monthly_score_id",
+                           ["cast(t.monthly_total as double) as monthly_total"],
+                           "last_day(try_to_date(t.assessment_month, 'yyyyMM')) < o.as_of_date"
+                           ~ " and try_to_date(t.assessment_month, 'yyyyMM') >= add_months(o.as_of_date, -6)") }}
+    ) as months
     group by admission_id, as_of_date
 ),
 
@@ -319,18 +239,9 @@ family as (
         as_of_date,
         max(cast(has_drug_history = '1' as int)) as drug_history
     from (
-        select
-            o.admission_id,
-            o.as_of_date,
-            f.has_drug_history,
-            row_number() over (
-                partition by o.admission_id, o.as_of_date, f.family_member_id order by f.valid_from desc
-            ) as version_rank
-        from occasions as o
-        inner join {{ silver }}.family_member as f
-            on o.person_pk = f.person_pk and cast(f.valid_from as date) <= o.as_of_date
-    )
-    where version_rank = 1
+        {{ latest_versions("family_member", "family_member_id", ["t.has_drug_history"],
+                           on="o.person_pk = t.person_pk") }}
+    ) as members
     group by admission_id, as_of_date
 ),
 
@@ -341,21 +252,9 @@ training as (
         count(*) as sessions,
         avg(cast(attendance_status = '1' as double)) as attendance_rate
     from (
-        select
-            o.admission_id,
-            o.as_of_date,
-            t.attendance_status,
-            row_number() over (
-                partition by o.admission_id, o.as_of_date, t.training_session_id order by t.valid_from desc
-            ) as version_rank
-        from occasions as o
-        inner join {{ silver }}.training_session as t
-            on
-                o.admission_id = t.admission_id
-                and o.as_of_date >= t.training_date
-                and cast(t.valid_from as date) <= o.as_of_date
-    )
-    where version_rank = 1
+        {{ latest_versions("training_session", "training_session_id", ["t.attendance_status"],
+                           "o.as_of_date >= t.training_date") }}
+    ) as sessions
     group by admission_id, as_of_date
 ),
 
@@ -366,21 +265,9 @@ education as (
         as_of_date,
         avg(hours_total) as hours_per_month
     from (
-        select
-            o.admission_id,
-            o.as_of_date,
-            cast(h.hours_total as double) as hours_total,
-            row_number() over (
-                partition by o.admission_id, o.as_of_date, h.hours_summary_id order by h.valid_from desc
-            ) as version_rank
-        from occasions as o
-        inner join {{ silver }}.education_hours_monthly as h
-            on
-                o.admission_id = h.admission_id
-                and last_day(try_to_date(h.month, 'yyyyMM')) < o.as_of_date
-                and cast(h.valid_from as date) <= o.as_of_date
-    )
-    where version_rank = 1
+        {{ latest_versions("education_hours_monthly", "hours_summary_id", ["cast(t.hours_total as double) as hours_total"],
+                           "last_day(try_to_date(t.month, 'yyyyMM')) < o.as_of_date") }}
+    ) as months
     group by admission_id, as_of_date
 ),
 
