@@ -15,7 +15,7 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ml.relapse_risk import contract, features, model, registry, score, train
+from ml.relapse_risk import contract, explain, features, model, registry, score, train
 
 pytestmark = [pytest.mark.spark]
 
@@ -214,14 +214,21 @@ def test_drift_is_recorded_for_every_feature_and_the_score(scored, spark):
 
 
 def test_person_with_no_history_is_scored_from_what_is_known(scored, spark, own_registry):
-    # Everyone in a centre seen on the day of admission: nothing recorded yet but who they are.
+    # Everyone in a centre seen on the day of admission: hardly anything recorded yet but who they are.
     first_day = (spark.table("silver.admission").filter("is_current and released_on is null")
                  .select("admission_id", F.col("admitted_on").alias("as_of_date"), F.lit("current").alias("occasion")))
     frame = features.build(spark, first_day).toPandas()
-    assert len(frame) > 0 and frame["scl90_gsi_last"].isna().all() and frame["pf16_stability"].isna().all()
+    assert len(frame) > 0
+    assert frame["monthly_score_avg_6m"].isna().all() and frame["education_hours_per_month"].isna().all()
     champion, _, _ = score._champion(own_registry)
-    p = champion.predict_proba(frame[contract.FEATURE_NAMES])[:, 1]
+    X = frame[contract.FEATURE_NAMES]
+    p = champion.predict_proba(X)[:, 1]
     assert ((p > 0) & (p < 1)).all()
+    for i, factors in enumerate(explain.top_factors(champion, X)):
+        for f in factors:
+            value = X.iloc[i][f["feature"]]
+            if pd.isna(value):
+                assert f["text"] == f"{f['label_zh']}: 无记录"
 
 
 def test_signature_mismatch_is_refused_and_nothing_written(scored, spark, own_registry):
