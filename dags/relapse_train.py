@@ -5,7 +5,7 @@ Builds the pre-release feature frame from silver (and the 1-year outcomes of `go
 fits the candidates (regularised logistic regression, gradient boosting), calibrates them, evaluates
 on the newest release cohort against the bureau's baselines, checks fairness, and logs everything to
 the MLflow experiment `relapse_risk`. The new version becomes `champion` only if it beats the
-current champion on the same holdout (rule in `ml/relapse_risk/registry.py`); otherwise it is
+current champion on the same holdout (rule in `ml/common/registry.py`); otherwise it is
 `challenger` with the reason in its tags. Publishes the model Asset, which the scoring DAG reads.
 """
 

@@ -13,6 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ml.common.registry import ModelSpec
+
+#: The registered model (and MLflow experiment) and the DAG that trains it.
+MODEL = ModelSpec("relapse_risk", "relapse_train")
+
 KEYS = ["person_pk", "admission_id", "centre", "as_of_date", "occasion"]
 # Label: relapse (复吸) within 12 months of release, counted as the 操守保持率 indicator counts it
 # (dbt gold_staging.int_release_outcomes, 1-year horizon: relapsed or abstinent at the follow-ups,

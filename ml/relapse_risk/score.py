@@ -14,32 +14,12 @@ import json
 import uuid
 from datetime import UTC, datetime
 
-from ml.relapse_risk import contract, drift, explain, features, model, registry
+from ml.common import registry
+from ml.relapse_risk import contract, drift, explain, features, model
 
 SCORES_TABLE = "gold.relapse_risk_score"
 DRIFT_TABLE = "gold.relapse_risk_drift"
 SCORE_KEYS = ["person_pk", "admission_id", "as_of_date", "occasion"]
-
-
-def _champion(s):
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-    from mlflow.models import get_model_info
-
-    mlflow = registry.mlflow_for(s)
-    client = MlflowClient(tracking_uri=s.tracking_uri)
-    try:
-        version = client.get_model_version_by_alias(registry.MODEL_NAME, "champion")
-    except MlflowException as e:
-        raise registry.SignatureMismatch(f"no {registry.MODEL_NAME}@champion in the registry: train first "
-                                         "(the relapse_train DAG)") from e
-    uri = f"models:/{registry.MODEL_NAME}@champion"
-    registry.check_signature(get_model_info(uri).signature, contract.FEATURE_NAMES)
-    loaded = mlflow.sklearn.load_model(uri)
-    ref_path = mlflow.artifacts.download_artifacts(run_id=version.run_id, artifact_path="report/drift_reference.json")
-    with open(ref_path, encoding="utf-8") as fh:
-        ref = json.load(fh)
-    return loaded, version, ref
 
 
 def score(spark, s, log=print, scores_table: str = SCORES_TABLE, drift_table: str = DRIFT_TABLE) -> dict:
@@ -47,7 +27,8 @@ def score(spark, s, log=print, scores_table: str = SCORES_TABLE, drift_table: st
 
     from spark_jobs.common.delta import merge_changed
 
-    champion, version, ref = _champion(s)
+    champion, version, ref = registry.champion(s, contract.MODEL, contract.FEATURE_NAMES,
+                                              reference="report/drift_reference.json")
     as_of = features.data_as_of(spark)
     frame = features.build(spark, features.scoring_occasions(spark, as_of)).toPandas()
     features.check_frame(frame, "score")
@@ -60,7 +41,7 @@ def score(spark, s, log=print, scores_table: str = SCORES_TABLE, drift_table: st
     out["risk_band"] = [model.band(v) for v in p]
     out["top_factors_zh"] = ["；".join(f["text"] for f in fs) for fs in factors]
     out["top_factors"] = [json.dumps(fs, ensure_ascii=False) for fs in factors]
-    out["model_name"] = registry.MODEL_NAME
+    out["model_name"] = contract.MODEL.name
     out["model_version"] = str(version.version)
     out["run_id"] = version.run_id
     out["scored_at"] = scored_at

@@ -20,7 +20,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ml.relapse_risk import contract, drift, evaluate, explain, fairness, features, model, registry
+from ml.common import evaluate, registry
+from ml.relapse_risk import contract, drift, explain, fairness, features, model
 
 TEST_SHARE = 0.25
 MIN_LABELLED = 40
@@ -123,7 +124,7 @@ def train(spark, s, log=print) -> TrainResult:
     ref = drift.reference(reference_frame[contract.FEATURE_NAMES],
                           chosen.predict_proba(reference_frame[contract.FEATURE_NAMES])[:, 1])
 
-    mlflow = registry.mlflow_for(s)
+    mlflow = registry.mlflow_for(s, contract.MODEL)
     client = MlflowClient(tracking_uri=s.tracking_uri)
     with mlflow.start_run(run_name=f"relapse_risk_{kind}") as run:
         mlflow.log_params({"model": kind, "model_zh": model.CANDIDATES[kind], "calibration": "sigmoid (Platt)",
@@ -157,26 +158,18 @@ def train(spark, s, log=print) -> TrainResult:
             mlflow.log_artifacts(str(out), artifact_path="report")
         mlflow.set_tag("fairness_flagged", ", ".join(sorted(
             {f"{r.group}={r.value}:{r.metric}" for r in fair[fair["flagged"]].itertuples()})) or "none")
-        info = mlflow.sklearn.log_model(chosen, name="model", registered_model_name=registry.MODEL_NAME,
+        info = mlflow.sklearn.log_model(chosen, name="model", registered_model_name=contract.MODEL.name,
                                         signature=infer_signature(X_tr, chosen.predict_proba(X_tr)[:, 1]),
                                         input_example=X_tr.head(3), serialization_format="skops",
-                                        skops_trusted_types=_own_types(chosen))
+                                        skops_trusted_types=registry.own_types(chosen))
         version = str(info.registered_model_version)
-        decision = registry.decide(client, m.roc_auc, m.brier, test_df, y_te, contract.FEATURE_NAMES)
-        registry.apply(client, version, decision)
+        decision = registry.decide(client, contract.MODEL, m.roc_auc, m.brier, test_df, y_te, contract.FEATURE_NAMES)
+        registry.apply(client, contract.MODEL, version, decision)
         mlflow.set_tags({"alias": decision.alias, "alias_reason": decision.reason[:4900]})
     log(f"relapse model: {kind} version {version} → {decision.alias} ({decision.reason}); holdout AUC "
         f"{m.roc_auc:.3f}, Brier {m.brier:.3f} on {m.n} releases (run {run.info.run_id})")
     return TrainResult(run.info.run_id, version, decision.alias, decision.reason, kind, m.roc_auc, m.brier,
                        len(train_df), len(test_df))
-
-
-def _own_types(estimator) -> list[str]:
-    """The classes skops does not trust by default that this pipeline is built from (calibrator,
-    numpy dtypes): listed at save time so that loading needs no pickle and runs no foreign code."""
-    import skops.io as sio
-
-    return sio.get_untrusted_types(data=sio.dumps(estimator))
 
 
 def _calibration_plot(calib, path: Path) -> None:

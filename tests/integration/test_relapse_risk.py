@@ -15,7 +15,8 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ml.relapse_risk import contract, explain, features, model, registry, score, train
+from ml.common import registry
+from ml.relapse_risk import contract, explain, features, model, score, train
 
 pytestmark = [pytest.mark.spark]
 
@@ -142,9 +143,9 @@ def test_first_version_is_champion_and_an_equal_one_only_challenger(trained_twic
     assert (first.alias, first.reason) == ("champion", "no champion yet")
     assert second.alias == "challenger" and "does not beat the champion" in second.reason
     client = MlflowClient(tracking_uri=own_registry.tracking_uri)
-    assert str(client.get_model_version_by_alias(registry.MODEL_NAME, "champion").version) == first.model_version
-    assert str(client.get_model_version_by_alias(registry.MODEL_NAME, "challenger").version) == second.model_version
-    tags = client.get_model_version(registry.MODEL_NAME, second.model_version).tags
+    assert str(client.get_model_version_by_alias(contract.MODEL.name, "champion").version) == first.model_version
+    assert str(client.get_model_version_by_alias(contract.MODEL.name, "challenger").version) == second.model_version
+    tags = client.get_model_version(contract.MODEL.name, second.model_version).tags
     assert tags["alias_decision"] == "challenger" and "gain +0.0000" in tags["alias_reason"]
 
 
@@ -163,7 +164,7 @@ def test_run_logs_metrics_report_and_signature(trained_twice, own_registry):
     report = {a.path for a in client.list_artifacts(first.run_id, "report")}
     assert {f"report/{n}" for n in ("comparison.csv", "calibration.csv", "fairness.csv", "drift_reference.json",
                                     "calibration.png")} <= report
-    info = get_model_info(f"models:/{registry.MODEL_NAME}/{first.model_version}")
+    info = get_model_info(f"models:/{contract.MODEL.name}/{first.model_version}")
     assert info.signature.inputs.input_names() == contract.FEATURE_NAMES
 
 
@@ -238,17 +239,17 @@ def test_signature_mismatch_is_refused_and_nothing_written(scored, spark, own_re
     from sklearn.linear_model import LogisticRegression
 
     client = MlflowClient(tracking_uri=own_registry.tracking_uri)
-    old_champion = client.get_model_version_by_alias(registry.MODEL_NAME, "champion").version
+    old_champion = client.get_model_version_by_alias(contract.MODEL.name, "champion").version
     before = spark.table(SCORES).count()
     X = pd.DataFrame({"age_at_admission": [20.0, 30, 40, 50], "prior_admissions": [0.0, 1, 2, 3]})
     y = [0, 0, 1, 1]
-    registry.mlflow_for(own_registry)
+    registry.mlflow_for(own_registry, contract.MODEL)
     with mlflow.start_run(run_name="an older feature set"):
         info = mlflow.sklearn.log_model(LogisticRegression().fit(X, y), name="model",
-                                        registered_model_name=registry.MODEL_NAME,
+                                        registered_model_name=contract.MODEL.name,
                                         signature=infer_signature(X, [0.1, 0.2, 0.3, 0.4]),
                                         serialization_format="cloudpickle")
-    client.set_registered_model_alias(registry.MODEL_NAME, "champion", str(info.registered_model_version))
+    client.set_registered_model_alias(contract.MODEL.name, "champion", str(info.registered_model_version))
     with pytest.raises(registry.SignatureMismatch, match="missing .*craving_vas"):
         score.score(spark, own_registry, scores_table=SCORES, drift_table=DRIFT)
     assert spark.table(SCORES).count() == before

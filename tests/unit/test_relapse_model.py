@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.relapse_risk import contract, drift, evaluate, explain, fairness, model, registry
+from ml.common import evaluate, registry
+from ml.relapse_risk import contract, drift, explain, fairness, model
 
 
 def synthetic_frame(n: int = 600, seed: int = 3, signal: float = 1.2) -> pd.DataFrame:
@@ -148,12 +149,12 @@ def test_signature_check_refuses_other_columns():
     from mlflow.models import infer_signature
 
     X = synthetic_frame(n=20)[contract.FEATURE_NAMES]
-    registry.check_signature(infer_signature(X, np.zeros(len(X))), contract.FEATURE_NAMES)
+    registry.check_signature(contract.MODEL, infer_signature(X, np.zeros(len(X))), contract.FEATURE_NAMES)
     old = infer_signature(X.drop(columns=["craving_vas"]), np.zeros(len(X)))
     with pytest.raises(registry.SignatureMismatch, match="missing .*craving_vas|unexpected .*craving_vas"):
-        registry.check_signature(old, contract.FEATURE_NAMES)
+        registry.check_signature(contract.MODEL, old, contract.FEATURE_NAMES)
     with pytest.raises(registry.SignatureMismatch, match="no input signature"):
-        registry.check_signature(None, contract.FEATURE_NAMES)
+        registry.check_signature(contract.MODEL, None, contract.FEATURE_NAMES)
 
 
 def test_contract_columns_are_unique_and_features_documented():

@@ -1,8 +1,9 @@
-"""Metrics on the holdout (the newest release cohort): discrimination, calibration, baselines.
+"""Metrics on a holdout (the newest cohort or the latest days): discrimination, calibration, baselines.
 
-The baselines are what the bureau has today: the pre-release assessment result alone (a logistic
-regression on 三项合格 and 社会环境), demographics alone, and the base rate. The comparison says how
-much the model beats each, with a paired bootstrap interval of the ROC-AUC difference.
+Shared by the models: each compares itself with the baselines its users have today (for relapse risk
+the pre-release assessment result alone, demographics alone and the base rate; for the security
+situation yesterday's alarm count). The comparison says how much the model beats each, with a paired
+bootstrap interval of the ROC-AUC difference.
 """
 
 from __future__ import annotations
@@ -31,14 +32,14 @@ def metrics(y, p) -> Metrics:
 
     y, p = np.asarray(y, dtype=int), np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
     if len(np.unique(y)) < 2:
-        raise ValueError(f"the holdout has one class only ({len(y)} releases): cannot measure discrimination; "
+        raise ValueError(f"the holdout has one class only ({len(y)} rows): cannot measure discrimination; "
                          "more history is needed (a larger scale factor or a later as-of day)")
     return Metrics(roc_auc_score(y, p), average_precision_score(y, p), brier_score_loss(y, p),
                    log_loss(y, p), expected_calibration_error(y, p), len(y), float(y.mean()))
 
 
 def calibration_table(y, p, bins: int = 10):
-    """Per quantile bin: mean predicted probability, observed relapse rate, count."""
+    """Per quantile bin: mean predicted probability, observed rate, count."""
     import pandas as pd
 
     frame = pd.DataFrame({"y": np.asarray(y, dtype=int), "p": np.asarray(p, dtype=float)})
