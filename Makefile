@@ -16,7 +16,7 @@ test: install
 
 lint:
 	.venv/bin/ruff check .
-	.venv/bin/sqlfluff lint dbt/models ml/relapse_risk
+	.venv/bin/sqlfluff lint dbt/models ml/relapse_risk ml/security_situation
 
 stop:
 	.venv/bin/smartrehab stop

@@ -10,3 +10,5 @@ RELAPSE_SCORES = Asset("smartrehab://gold/relapse_risk_score", extra={"layer": "
 FEED_SILVER = Asset("smartrehab://silver/feed_events", extra={"layer": "silver"})
 FEED_UNIT_HOURLY = Asset("smartrehab://silver/feed_unit_hourly", extra={"layer": "silver"})
 FEED_ALERTS = Asset("smartrehab://audit/feed_alerts", extra={"layer": "audit"})
+SECURITY_MODEL = Asset("smartrehab://mlflow/security_situation", extra={"layer": "model"})
+SECURITY_SCORES = Asset("smartrehab://gold/security_situation_score", extra={"layer": "gold"})

@@ -125,3 +125,22 @@ def score_relapse_risk(s: Settings, log=print) -> dict:
     from ml.relapse_risk import score
 
     return score.score(get_spark("ml", s), s, log=log)
+
+
+@spark_step
+def train_security_model(s: Settings, log=print) -> dict:
+    """Weekly: unit-day features from the live feeds and the incident register, candidates, backtest, MLflow."""
+    from ml.security_situation import train
+
+    r = train.train(get_spark("ml", s), s, log=log)
+    return {"model_version": r.model_version, "alias": r.alias, "reason": r.reason, "auc": r.roc_auc,
+            "baseline_auc": r.baseline_auc, "run_id": r.run_id, "backtest": r.backtest}
+
+
+@spark_step
+def score_security_situation(s: Settings, log=print) -> dict:
+    """Daily and after each feed update: every unit-day into gold.security_situation_score, the per-centre
+    picture into gold.security_situation_current."""
+    from ml.security_situation import score
+
+    return score.score(get_spark("ml", s), s, log=log)

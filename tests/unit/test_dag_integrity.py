@@ -52,3 +52,15 @@ def test_dags_are_chained_by_assets(dagbag):
     assert "0 2 * * 1" in str(dagbag.dags["relapse_train"].timetable.summary)
     # dbt models are rendered as tasks by Cosmos, with their tests after each model.
     assert any(t.task_id.startswith("dbt.fct_daily_population") for t in gold.tasks)
+
+
+def test_security_dags_are_chained_by_the_feed_and_model_assets(dagbag):
+    from smartrehab.assets import FEED_UNIT_HOURLY, SECURITY_MODEL, SECURITY_SCORES
+
+    score = dagbag.dags["security_score"]
+    assert {FEED_UNIT_HOURLY.uri, SECURITY_MODEL.uri} <= set(
+        re.findall(r"smartrehab://[\w/]+", str(score.timetable.asset_condition)))
+    assert SECURITY_SCORES.uri in {o.uri for t in score.tasks for o in t.outlets}
+    assert SECURITY_MODEL.uri in {o.uri for t in dagbag.dags["security_train"].tasks for o in t.outlets}
+    hourly = {o.uri for t in dagbag.dags["feeds_ingest"].tasks for o in t.outlets}
+    assert FEED_UNIT_HOURLY.uri in hourly
