@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ml.common.lake import FeatureError, data_as_of  # noqa: F401 - callers use features.data_as_of
 from ml.relapse_risk import contract
 
 SQL = Path(__file__).with_name("features.sql")
@@ -17,19 +18,6 @@ SOURCE_TABLES = ("person", "admission", "zone_placement", "drug_use_history", "a
                  "pf16_result", "relapse_risk_result", "behaviour_score_event", "behaviour_score_monthly", "visit",
                  "family_call", "family_member", "training_session", "education_hours_monthly")
 OCCASIONS_VIEW = "relapse_occasions"
-
-
-class FeatureError(ValueError):
-    """The features cannot be built or are unusable: says which table or column, and what to do."""
-
-
-def data_as_of(spark, silver: str = "silver"):
-    """The latest day in the data (as dbt's marts count it): the last admission or release."""
-    row = spark.sql(f"select greatest(max(admitted_on), max(released_on)) as d from {silver}.admission "
-                    "where is_current").first()
-    if row is None or row["d"] is None:
-        raise FeatureError(f"{silver}.admission is empty: load the legacy extracts first")
-    return row["d"]
 
 
 def check_sources(spark, silver: str = "silver", gold_staging: str = "gold_staging") -> None:

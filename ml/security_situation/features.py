@@ -5,14 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from ml.common.lake import FeatureError, data_as_of  # noqa: F401 - callers use features.data_as_of
 from ml.security_situation import contract
 
 SQL = Path(__file__).with_name("features.sql")
 SOURCE_TABLES = ("feed_unit_hourly", "incident", "zone_placement", "admission")
-
-
-class FeatureError(ValueError):
-    """The features cannot be built: says which table is missing or empty, and what to do."""
 
 
 def check_sources(spark, silver: str = "silver") -> None:
@@ -22,15 +19,6 @@ def check_sources(spark, silver: str = "silver") -> None:
                            + " (run feeds_ingest for the live feeds and legacy_ingest for AQ_SJDJ, ZJ_FQFQ, ZJ_RSDJ)")
     if spark.table(f"{silver}.feed_unit_hourly").limit(1).count() == 0:
         raise FeatureError(f"{silver}.feed_unit_hourly is empty: no live-feed data has been ingested yet")
-
-
-def label_until(spark, silver: str = "silver"):
-    """The last day whose incidents are known: the legacy data's last day (its last admission or release)."""
-    row = spark.sql(f"select greatest(max(admitted_on), max(released_on)) as d from {silver}.admission "
-                    "where is_current").first()
-    if row is None or row["d"] is None:
-        raise FeatureError(f"{silver}.admission is empty: load the legacy extracts first")
-    return row["d"]
 
 
 def build(spark, silver: str = "silver"):
@@ -47,7 +35,8 @@ def build(spark, silver: str = "silver"):
 
 
 def to_pandas(frame, until):
-    """The frame in pandas, with the label set to null where its horizon reaches past ``until``."""
+    """The frame in pandas, with the label set to null where its horizon reaches past ``until`` (the last
+    day whose incidents are known: ``data_as_of``)."""
     pdf = frame.toPandas().sort_values(contract.KEYS).reset_index(drop=True)
     known = pdf["score_date"] + timedelta(days=contract.HORIZON_DAYS) <= until
     pdf[contract.LABEL] = pdf[contract.LABEL].where(known)

@@ -66,7 +66,7 @@ def split(pdf: pd.DataFrame):
     return train, test
 
 
-def alert_flags(scores, levels) -> np.ndarray:
+def alert_flags(levels) -> np.ndarray:
     return np.isin(np.asarray(levels), ALERT_LEVELS)
 
 
@@ -93,7 +93,7 @@ def backtest(test: pd.DataFrame, fitted, baseline_p, seed: int) -> tuple[dict, p
     p = fitted.predict_proba(test)[:, 1]
     scores = fitted.score(test)
     levels = [contract.level(v) for v in scores]
-    flags = alert_flags(scores, levels)
+    flags = alert_flags(levels)
     mine = precision_recall(y, flags)
     base = precision_recall(y, same_budget_flags(test["alarms_1d"].fillna(0), mine["flagged"], seed))
     rate = float(y.mean())
@@ -116,7 +116,7 @@ def train(spark, s, log=print) -> TrainResult:
     from mlflow.models import infer_signature
     from sklearn.linear_model import LogisticRegression
 
-    until = features.label_until(spark)
+    until = features.data_as_of(spark)
     pdf = features.to_pandas(features.build(spark), until)
     pdf = pdf[features.scorable(pdf) & pdf[contract.LABEL].notna()].copy()
     pdf[contract.LABEL] = pdf[contract.LABEL].astype(int)
