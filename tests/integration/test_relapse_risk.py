@@ -221,7 +221,7 @@ def test_person_with_no_history_is_scored_from_what_is_known(scored, spark, own_
     frame = features.build(spark, first_day).toPandas()
     assert len(frame) > 0
     assert frame["monthly_score_avg_6m"].isna().all() and frame["education_hours_per_month"].isna().all()
-    champion, _, _ = score._champion(own_registry)
+    champion, _, _ = registry.champion(own_registry, contract.MODEL, contract.FEATURE_NAMES)
     X = frame[contract.FEATURE_NAMES]
     p = champion.predict_proba(X)[:, 1]
     assert ((p > 0) & (p < 1)).all()
