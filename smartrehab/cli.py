@@ -1,13 +1,15 @@
 """``smartrehab``: the platform's user-facing jobs.
 
     smartrehab setup      jar cache, metastore, Airflow DB, dbt manifest (idempotent)
-    smartrehab generate   synthetic legacy deliveries (and live-feed files) into the landing zone
-    smartrehab run        the pipeline end to end: legacy_ingest -> gold_build -> relapse_train -> relapse_score
-    smartrehab serve      SQL endpoint, MLflow, Airflow, Superset (dashboards imported)
+    smartrehab generate   synthetic legacy deliveries and the live feeds of their last six weeks into the landing zone
+    smartrehab run        the pipeline end to end: legacy_ingest -> gold_build -> feeds_ingest -> relapse_train ->
+                          relapse_score -> security_train -> security_score
+    smartrehab serve      SQL endpoint, MLflow, Airflow, Superset (dashboards imported); --live: the feed
+                          simulator too, with feeds_ingest every 15 minutes and security_score after it
     smartrehab status     what runs where
     smartrehab stop       stop everything `serve` and `run` started
     smartrehab coverage   where every legacy item goes (bronze, silver, dbt models)
-    smartrehab demo       setup + generate + run + serve, then print where to look
+    smartrehab demo       setup + generate + run + serve --live, then print where to look
 """
 
 from __future__ import annotations
@@ -20,6 +22,12 @@ from datetime import date
 from smartrehab.settings import Settings, get_settings
 
 T0 = time.time()
+PIPELINE = ["legacy_ingest", "gold_build", "feeds_ingest", "relapse_train", "relapse_score", "security_train",
+            "security_score"]
+# Days of live feeds `generate` simulates: six weeks. The incident register is known through the day before
+# the last delivery and a label needs its 7-day horizon, the first week only fills the 30-day norm
+# (MIN_NORM_DAYS), and the time split purges a horizon between training and backtest days.
+FEED_DAYS = 42
 
 
 def progress(msg: str) -> None:
@@ -63,6 +71,30 @@ def cmd_generate(s: Settings, args) -> None:
     rows = sum(sum(d.rows.values()) for d in deliveries)
     progress(f"legacy: {len(deliveries)} deliveries, {rows} rows in {s.landing_dir / 'legacy'}; "
              f"flaws injected: {flaw_summary(deliveries)}")
+    if args.feed_days > 0:
+        generate_feeds(s, as_of, args.days, args.feed_days)
+
+
+def generate_feeds(s: Settings, as_of: date, days: int, feed_days: int) -> None:
+    """The live feeds of the last ``feed_days`` days of the legacy world (the people it holds on its last
+    day, in its units, with its incidents): the history as the centres' systems re-send it (6-hour
+    deliveries), the last day as they stream it (15-minute deliveries)."""
+    from datetime import datetime, timedelta
+
+    from smartrehab.feeds.contracts import CST
+    from smartrehab.feeds.persons import legacy_persons
+    from smartrehab.feeds.simulator import simulate
+
+    end = datetime.combine(as_of + timedelta(days=days + 1), datetime.min.time(), tzinfo=CST)
+    start, last_day = end - timedelta(days=feed_days), end - timedelta(days=1)
+    persons = legacy_persons(s, as_of, days)
+    lines = 0
+    for a, b, minutes in ((start, last_day, 360), (last_day, end, 15)):
+        if b > a:
+            manifest = simulate(a, b, settings=s, persons=persons, batch_minutes=minutes)
+            lines += sum(manifest["counts"]["lines"].values())
+    progress(f"feeds: {feed_days} days ({start:%Y-%m-%d} .. {last_day:%Y-%m-%d}), {len(persons)} people, "
+             f"{lines} lines in {s.landing_dir / 'feeds'}")
 
 
 def run_dag(dag_id: str) -> None:
@@ -95,7 +127,7 @@ def cmd_run(s: Settings, args) -> None:
         run_dag(dag_id)
 
 
-def cmd_serve(s: Settings) -> None:
+def cmd_serve(s: Settings, live: bool = False, as_of: str = "2026-11-20", days: int = 1) -> None:
     from smartrehab import services, superset
 
     services.start_postgres(s, log=progress)
@@ -105,6 +137,8 @@ def cmd_serve(s: Settings) -> None:
     services.start_superset(s, log=progress)
     superset.import_bundle(s, update_existing=True, log=progress)
     progress("superset: dashboards imported from superset_assets/")
+    if live:
+        services.start_feeds_live(s, as_of, days, log=progress)
     print_addresses(s)
 
 
@@ -156,16 +190,23 @@ def main(argv: list[str] | None = None) -> int:
     g = sub.add_parser("generate")
     g.add_argument("--as-of", default="2026-11-20", help="day of the full extract (YYYY-MM-DD)")
     g.add_argument("--days", type=int, default=1, help="daily incremental deliveries after it")
+    g.add_argument("--feed-days", type=int, default=FEED_DAYS, help="days of live feeds up to the last day (0: none)")
     r = sub.add_parser("run")
-    r.add_argument("--dags", nargs="+", default=["legacy_ingest", "gold_build", "relapse_train", "relapse_score"])
-    sub.add_parser("serve")
+    r.add_argument("--dags", nargs="+", default=PIPELINE)
+    sv = sub.add_parser("serve")
+    sv.add_argument("--live", action="store_true",
+                    help="also run the live-feed simulator and unpause feeds_ingest and security_score")
+    sv.add_argument("--as-of", default="2026-11-20", help="as `generate --as-of` (the world the simulator continues)")
+    sv.add_argument("--days", type=int, default=1, help="as `generate --days`")
     sub.add_parser("status")
     sub.add_parser("stop")
     sub.add_parser("coverage", help="write docs/legacy_coverage.csv: where every legacy item goes")
     d = sub.add_parser("demo")
     d.add_argument("--as-of", default="2026-11-20")
     d.add_argument("--days", type=int, default=1)
-    d.add_argument("--dags", nargs="+", default=["legacy_ingest", "gold_build", "relapse_train", "relapse_score"])
+    d.add_argument("--feed-days", type=int, default=FEED_DAYS)
+    d.add_argument("--dags", nargs="+", default=PIPELINE)
+    d.add_argument("--no-live", action="store_true", help="leave the feeds still: no live simulator")
     args = parser.parse_args(argv)
     s = get_settings()
     from smartrehab.jars import JarCacheError
@@ -179,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.cmd == "run":
             cmd_run(s, args)
         elif args.cmd == "serve":
-            cmd_serve(s)
+            cmd_serve(s, args.live, args.as_of, args.days)
         elif args.cmd == "status":
             cmd_status(s)
         elif args.cmd == "stop":
@@ -190,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
             cmd_setup(s)
             cmd_generate(s, args)
             cmd_run(s, args)
-            cmd_serve(s)
+            cmd_serve(s, not args.no_live, args.as_of, args.days)
             progress("demo ready")
     except (ServiceError, JarCacheError) as exc:
         print(f"smartrehab {args.cmd}: {exc}", file=sys.stderr)

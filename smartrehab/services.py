@@ -429,15 +429,36 @@ def start_superset(s: Settings, log=print) -> None:
 SERVICES = ("postgres", "thrift", "mlflow", "airflow", "superset")
 
 
+# ---- live feed simulator ------------------------------------------------------------------------
+def start_feeds_live(s: Settings, as_of: str, days: int, log=print) -> None:
+    """The live simulator (``smartrehab.feeds.live``) in the background, and the ``feeds_ingest`` and
+    ``security_score`` DAGs unpaused: the 15-minute schedule ingests what lands and the score follows."""
+    if _running_pid(s, "feeds_live"):
+        return
+    cmd = [sys.executable, "-m", "smartrehab.feeds.live", "--as-of", as_of, "--days", str(days)]
+    log("feeds: starting the live simulator (the world's clock moves with the wall clock)")
+    pid = _spawn(s, "feeds_live", cmd, s.child_env(), cwd=s.repo_root)
+    time.sleep(2)
+    if not _pid_alive(pid):
+        tail = (s.run_dir / "feeds_live.log").read_text(errors="replace")[-2000:]
+        raise ServiceError(f"the live simulator exited at once; last lines of {s.run_dir / 'feeds_live.log'}:\n{tail}")
+    for dag_id in ("feeds_ingest", "security_score"):
+        airflow_cli(s, "dags", "unpause", dag_id)
+    log("feeds: feeds_ingest (every 15 minutes) and security_score (on new unit-hour aggregates) unpaused")
+
+
 def status(s: Settings) -> dict[str, str]:
     ports = {"postgres": (s.pg_host, s.pg_port), "thrift": (s.thrift_host, s.thrift_port),
              "mlflow": ("127.0.0.1", s.mlflow_port), "airflow": ("127.0.0.1", s.airflow_port),
              "superset": ("127.0.0.1", s.superset_port)}
-    return {name: ("up" if port_open(*hp) else "down") + f" {hp[0]}:{hp[1]}" for name, hp in ports.items()}
+    out = {name: ("up" if port_open(*hp) else "down") + f" {hp[0]}:{hp[1]}" for name, hp in ports.items()}
+    pid = _running_pid(s, "feeds_live")
+    out["feeds"] = f"live simulator pid {pid}" if pid else "no live simulator"
+    return out
 
 
 def stop_all(s: Settings, log=print) -> None:
-    for name in ("superset", "airflow", "mlflow", "thrift"):
+    for name in ("feeds_live", "superset", "airflow", "mlflow", "thrift"):
         if _stop_pid(s, name):
             log(f"stopped {name}")
     if stop_postgres(s):

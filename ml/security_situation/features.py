@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from ml.common.lake import FeatureError, data_as_of  # noqa: F401 - callers use features.data_as_of
+from ml.common.lake import FeatureError, register_known_until
 from ml.security_situation import contract
 
 SQL = Path(__file__).with_name("features.sql")
@@ -34,9 +34,14 @@ def build(spark, silver: str = "silver"):
     return frame.select(*contract.COLUMNS)
 
 
+def incidents_known_until(spark):
+    """The last day the incident register (AQ_SJDJ) is complete through: labels need their whole horizon."""
+    return register_known_until(spark, "AQ_SJDJ")
+
+
 def to_pandas(frame, until):
     """The frame in pandas, with the label set to null where its horizon reaches past ``until`` (the last
-    day whose incidents are known: ``data_as_of``)."""
+    day whose incidents are known: ``incidents_known_until``)."""
     pdf = frame.toPandas().sort_values(contract.KEYS).reset_index(drop=True)
     known = pdf["score_date"] + timedelta(days=contract.HORIZON_DAYS) <= until
     pdf[contract.LABEL] = pdf[contract.LABEL].where(known)

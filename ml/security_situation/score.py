@@ -73,7 +73,7 @@ def score(spark, s, log=print, scores_table: str = SCORES_TABLE, current_table: 
     from spark_jobs.common.delta import merge_changed
 
     champion, version, _ = registry.champion(s, contract.MODEL, contract.FEATURE_NAMES)
-    pdf = features.to_pandas(features.build(spark), features.data_as_of(spark))
+    pdf = features.to_pandas(features.build(spark), features.incidents_known_until(spark))
     if pdf.empty:
         raise features.FeatureError("no unit-days to score: the feed window holds no day")
     out = score_frame(pdf, champion, version)

@@ -116,7 +116,7 @@ def train(spark, s, log=print) -> TrainResult:
     from mlflow.models import infer_signature
     from sklearn.linear_model import LogisticRegression
 
-    until = features.data_as_of(spark)
+    until = features.incidents_known_until(spark)
     pdf = features.to_pandas(features.build(spark), until)
     pdf = pdf[features.scorable(pdf) & pdf[contract.LABEL].notna()].copy()
     pdf[contract.LABEL] = pdf[contract.LABEL].astype(int)

@@ -8,7 +8,24 @@ scale factor (SF1 = 3 centres, 2,700 beds; persons and devices scale with SF):
   education / labour blocks, 21:30 lights out) and weekday / weekend;
 * guard-tour scans against a planned schedule (hourly at night, two-hourly by day);
 * attendance check-in/out per education / treatment session, daily behaviour scores;
-* bursts of correlated events around simulated incidents (fights, medical emergencies, perimeter breaches);
+* one security world with the legacy register: the centres and units are those of
+  ``smartrehab.generate.estate`` (the legacy world's brigades, ZJ_FQFQ.DDDM ``<centre>-<unit>``; legacy persons
+  sit in the unit of their open zone stay), and the incidents those of ``smartrehab.generate.incidents``, the plan
+  AQ_SJDJ is written from. Every planned incident of the window becomes a burst of correlated events at the
+  register's centre, unit and minute, by its kind's signature: fight (fights, disturbances, assaults on officers,
+  criminal cases: crowding and running on video, emergency and duress alarms, emergency calls, staff rushing in,
+  serious-violation scores), medical (self-harm, suicide attempts, illness, accidents: a fall, an emergency
+  button, medical calls, clinic doors, distressed vitals), perimeter (attempted escapes: intrusions, loitering and
+  tripwires on the wall cameras, the control-room alarm, a unit door forced), search (contraband, drugs), fire
+  and quiet (hunger strikes). The manifest lists each incident with its register number (SJBH), kind, type,
+  unit, start and event ids. ``incident_scale`` multiplies the hazard (1 = the register; more only adds);
+* precursors driven by the same latent tension of each unit and day: on a tense day (level ``max(0, x - 0.5)``)
+  the unit's feeds show alarms, forced / held-open / denied doors, video alerts, serious violations and
+  penalties, agitated vitals (heart rate and pressure up), room cameras and intercoms going silent, and patrol
+  rounds skipped, checkpoints missed and scans late (:data:`PRECURSOR_RATES`, :data:`PATROL_GAP`); half of the
+  incidents also give a short warning (2-5 unit events in the 30 min - 6 h before). Calm-day incidents and tense
+  days without an incident both occur. The manifest's ``precursors`` lists every tense unit-day with its
+  tension, level and planted counts. See ``docs/synthetic-story.md`` (Security);
 * devices that go silent for hours;
 * configurable flaws: duplicates (same event re-sent), late events (minutes to hours), out-of-order lines,
   and malformed messages (invalid JSON, not an object, missing event_id, unknown feed, unknown contract
@@ -42,17 +59,16 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from smartrehab.feeds.contracts import CST, FUTURE_TOLERANCE
+from smartrehab.feeds.persons import Placement
+from smartrehab.generate import incidents as incident_plan
+from smartrehab.generate.estate import BEDS_AT_SF1, EstateUnit, beds_per_centre, centre_beds, centre_units, split
 from smartrehab.settings import Settings, get_settings
 
 FEEDS: tuple[str, ...] = (
     "access", "alarm", "attendance", "behaviour_score", "intercom", "patrol", "perimeter", "video_analytics", "vitals",
 )
-BEDS_AT_SF1 = 2700
-CENTRES_AT_SF1 = 3
 VITALS_INTERVAL_S = 300
 ROOM_SIZE = 12
-UNIT_SIZE = 120
-ZONE_SHARES = (("01", 0.10), ("02", 0.15), ("03", 0.55), ("04", 0.20))
 DAY_S = 86400
 _LOCAL_EPOCH = datetime(1970, 1, 1, tzinfo=CST)
 _EPOCH_DATE = date(1970, 1, 1)
@@ -291,6 +307,7 @@ class Unit:
     code: str
     zone: str
     index: int
+    beds: int
     rooms: list[str]
     persons: list[Person]
     occupants: dict[str, list[Person]]
@@ -366,79 +383,84 @@ def _centre_codes(settings: Settings) -> list[str]:
     return [ln.split(",", 1)[0].strip() for ln in lines if ln.strip()]
 
 
-def _split(n: int, shares: Sequence[tuple[str, float]]) -> list[tuple[str, int]]:
-    """Largest-remainder split of ``n`` by shares."""
-    raw = [(k, n * s) for k, s in shares]
-    counts = {k: int(v) for k, v in raw}
-    rest = n - sum(counts.values())
-    for k, _ in sorted(raw, key=lambda kv: (-(kv[1] - int(kv[1])), kv[0]))[:rest]:
-        counts[k] += 1
-    return [(k, counts[k]) for k, _ in shares]
-
-
-def build_topology(settings: Settings | None = None, persons: Sequence[str] | Mapping[str, str] | None = None,
-                   ) -> Topology:
+def build_topology(settings: Settings | None = None,
+                   persons: Sequence[str] | Mapping[str, str | Placement] | None = None) -> Topology:
     """The simulated estate at ``settings.scale_factor``: centres, units, rooms, persons and devices.
 
-    ``persons`` is a list of person_pk pseudonyms (spread over the centres in order) or a mapping
-    person_pk -> centre code; by default ``round(2700 * SF)`` pseudonyms derived from the seed.
+    Centres and their units are those of ``smartrehab.generate.estate`` (the legacy world's). ``persons`` is a
+    list of person_pk pseudonyms (spread over the centres in order), or a mapping person_pk -> centre code or
+    -> :class:`~smartrehab.feeds.persons.Placement` (centre, zone, unit, as ``legacy_persons`` gives it); by
+    default ``round(2700 * SF)`` pseudonyms derived from the seed. Persons without a unit fill the units of
+    their centre in proportion to the units' beds; each unit has ``ceil(persons / 12)`` rooms (at least one).
     """
     s = settings or get_settings()
     sf, seed = float(s.scale_factor), int(s.seed)
     if sf <= 0:
         raise ValueError("scale_factor must be positive")
     codes = _centre_codes(s)
+    beds = centre_beds(sf, codes)
     rng = random.Random(f"{seed}|topology")
+    by_centre: dict[str, list[tuple[str, str | None]]] = {}  # centre -> (person_pk, unit or None)
     if isinstance(persons, Mapping):
-        by_centre: dict[str, list[str]] = {}
-        for pk, centre in persons.items():
+        for pk, where in persons.items():
+            centre, unit = (where, None) if isinstance(where, str) else (where[0], where[2])
             if centre not in codes:
                 raise ValueError(f"person {pk[:8]}…: centre {centre} is not in the centre code table")
-            by_centre.setdefault(centre, []).append(pk)
+            by_centre.setdefault(centre, []).append((pk, unit))
         centre_list = [c for c in codes if c in by_centre]
     else:
         pks = list(persons) if persons is not None else default_persons(seed, max(1, round(BEDS_AT_SF1 * sf)))
-        n_centres = min(len(codes), max(CENTRES_AT_SF1, math.ceil(CENTRES_AT_SF1 * sf)), len(pks))
-        centre_list = codes[:n_centres]
-        by_centre = {c: pks[i::n_centres] for i, c in enumerate(centre_list)}
-    for pk in (p for group in by_centre.values() for p in group):
+        centre_list = list(beds)[: max(1, min(len(beds), len(pks)))]
+        by_centre = {c: [(pk, None) for pk in pks[i::len(centre_list)]] for i, c in enumerate(centre_list)}
+    for pk, _ in (p for group in by_centre.values() for p in group):
         if len(pk) != 64 or any(ch not in "0123456789abcdef" for ch in pk):
             raise ValueError(f"person_pk {pk[:16]!r}… is not 64 lower-case hex characters")
 
     centres, everyone = [], []
     for code in centre_list:
-        pks = by_centre[code]
+        estate_units = centre_units(code, beds.get(code, beds_per_centre(sf, len(beds))))
+        members: dict[str, list[str]] = {u.code: [] for u in estate_units}
+        free = []
+        for pk, unit_code in by_centre[code]:
+            if unit_code is None:
+                free.append(pk)
+            elif unit_code in members:
+                members[unit_code].append(pk)
+            else:
+                raise ValueError(f"person {pk[:8]}…: unit {unit_code} is not a unit of {code} at SF{sf} "
+                                 f"({', '.join(members)}); simulate at the scale factor the legacy world used")
+        total = sum(u.beds for u in estate_units)
+        pos = 0
+        for ucode, n in split(len(free), [(u.code, u.beds / total) for u in estate_units]):
+            members[ucode] += free[pos: pos + n]
+            pos += n
         centre_idx = codes.index(code) + 1
         units: list[Unit] = []
         people: list[Person] = []
-        pos = 0
-        for zone, n_zone in _split(len(pks), ZONE_SHARES):
-            n_units = math.ceil(n_zone / UNIT_SIZE)
-            for u in range(n_units):
-                n_unit = n_zone // n_units + (1 if u < n_zone % n_units else 0)
-                ucode = f"D{len(units) + 1:02d}"
-                unit = Unit(code=ucode, zone=zone, index=len(units), rooms=[], persons=[], occupants={}, officers=[])
-                n_off = max(2, math.ceil(n_unit / 20))
-                unit.officers = [f"P{centre_idx}{len(units) * 40 + k + 1:03d}" for k in range(n_off)]
-                for r in range(math.ceil(n_unit / ROOM_SIZE)):
-                    unit.rooms.append(f"{ucode}-{r + 1:02d}")
-                for k in range(n_unit):
-                    pk = pks[pos]
-                    pos += 1
-                    room = unit.rooms[k // ROOM_SIZE]
-                    person = Person(
-                        pk=pk, centre=code, unit=ucode, zone=zone, room=room,
-                        wristband=f"{code}-WB-{len(people) + 1:05d}",
-                        vitals_version="1.0" if rng.random() < 0.3 else "2.0",
-                        hr0=rng.randint(58, 84), sys0=rng.randint(104, 134), dia0=rng.randint(64, 86),
-                        temp0=round(rng.uniform(36.2, 36.8), 2), spo2_0=rng.randint(95, 99),
-                        phase_s=rng.randrange(VITALS_INTERVAL_S), battery_phase=rng.randrange(2 * DAY_S),
-                        unworn_p=0.02 if rng.random() < 0.05 else 0.002,
-                    )
-                    unit.persons.append(person)
-                    unit.occupants.setdefault(room, []).append(person)
-                    people.append(person)
-                units.append(unit)
+        for eu in estate_units:
+            pks = members[eu.code]
+            unit = Unit(code=eu.code, zone=eu.zone, index=len(units), beds=eu.beds, rooms=[], persons=[],
+                        occupants={}, officers=[])
+            n_off = max(2, math.ceil(len(pks) / 20))
+            unit.officers = [f"P{centre_idx}{len(units) * 40 + k + 1:03d}" for k in range(n_off)]
+            unit.rooms = [f"{eu.code}-{r + 1:02d}" for r in range(max(1, math.ceil(len(pks) / ROOM_SIZE)))]
+            for room in unit.rooms:
+                unit.occupants[room] = []
+            for k, pk in enumerate(pks):
+                room = unit.rooms[k // ROOM_SIZE]
+                person = Person(
+                    pk=pk, centre=code, unit=eu.code, zone=eu.zone, room=room,
+                    wristband=f"{code}-WB-{len(people) + 1:05d}",
+                    vitals_version="1.0" if rng.random() < 0.3 else "2.0",
+                    hr0=rng.randint(58, 84), sys0=rng.randint(104, 134), dia0=rng.randint(64, 86),
+                    temp0=round(rng.uniform(36.2, 36.8), 2), spo2_0=rng.randint(95, 99),
+                    phase_s=rng.randrange(VITALS_INTERVAL_S), battery_phase=rng.randrange(2 * DAY_S),
+                    unworn_p=0.02 if rng.random() < 0.05 else 0.002,
+                )
+                unit.persons.append(person)
+                unit.occupants[room].append(person)
+                people.append(person)
+            units.append(unit)
         centre = Centre(code=code, index=centre_idx, units=units, persons=people,
                         staff=max(2, round(0.25 * len(people))), control_officer=f"P{centre_idx}999")
         _equip(centre, rng)
@@ -612,25 +634,35 @@ class _Incident:
     incident_id: str
     centre: str
     kind: str
+    incident_type: str
     start: int
     end: int
-    unit: str | None
+    unit: str
     room: str | None
     persons: list[str]
+    warning_start: int | None = None
+    vitals: str | None = None  # how the involved persons' vitals change during it: medical | agitation
     events: dict[str, list[Event]] = field(default_factory=dict)
+
+
+#: Precursors per unit-day, per unit of precursor level and of bed factor (beds / 100, floored at 30 beds):
+#: (feed the events go to, expected events). Patrol gaps scale the same level (see ``_day_patrol``).
+PRECURSOR_RATES = (("alarm", 1.2), ("access", 4.0), ("video_analytics", 2.0), ("behaviour_score", 0.8),
+                   ("vitals", 0.8), ("silent", 0.3))
+PATROL_GAP = (0.12, 0.08, 0.3)  # per level: extra share of rounds skipped, checkpoints missed, scans late
 
 
 class _Simulation:
     """One run: a window, a topology, flaw settings; generates batch after batch and writes the files."""
 
     def __init__(self, topo: Topology, start_ls: int, end_ls: int, *, landing: Path, feeds: Sequence[str],
-                 flaws: FlawConfig, batch_s: int, incidents_per_centre_day: float, silent_device_rate: float,
+                 flaws: FlawConfig, batch_s: int, incident_scale: float, silent_device_rate: float,
                  max_lines_per_file: int, write: bool):
         self.topo, self.start, self.end = topo, start_ls, end_ls
         self.seed = topo.seed
         self.landing, self.feeds, self.flaws = landing, list(feeds), flaws
         self.batch_s, self.write = batch_s, write
-        self.incident_rate, self.silent_rate = incidents_per_centre_day, silent_device_rate
+        self.incident_scale, self.silent_rate = incident_scale, silent_device_rate
         self.max_lines = max_lines_per_file
         self.clock = _Clock()
         self.n_batches = math.ceil((end_ls - start_ls) / batch_s)
@@ -640,6 +672,10 @@ class _Simulation:
         self._wind: dict[tuple[str, int], list[float]] = {}
         self.silent: dict[str, list[tuple[int, int]]] = {}
         self.incidents: list[_Incident] = []
+        # Events the security plan adds (incident bursts, warnings, precursors): centre -> feed -> events.
+        self.planted: dict[str, dict[str, list[Event]]] = {c.code: {} for c in topo.centres}
+        self.levels: dict[tuple[str, str, int], float] = {}  # (centre, unit, day) -> precursor level
+        self.m_precursors: list[dict[str, Any]] = []
         self._vitals_override: dict[str, list[tuple[int, int, str]]] = {}
         self.m_files: list[dict[str, Any]] = []
         self.m_duplicates: list[str] = []
@@ -657,7 +693,7 @@ class _Simulation:
             acc += getattr(flaws, k)
             self._thresholds.append((acc, k))
         self._plan_silences()
-        self._plan_incidents()
+        self._plan_security()
         self._oversize_at = self._plan_oversize()
 
     # -- planning ---------------------------------------------------------------------------------
@@ -683,18 +719,110 @@ class _Simulation:
         spans = self.silent.get(device_id)
         return bool(spans) and any(s <= ls < e for s, e in spans)
 
-    def _plan_incidents(self) -> None:
-        if self.incident_rate <= 0:
-            return
-        for day in self._days():
-            for c in self.topo.centres:
-                rng = random.Random(f"{self.seed}|incidents|{c.code}|{day}")
-                for n in range(_poisson(rng, self.incident_rate)):
-                    inc = self._make_incident(c, day, n, rng)
-                    if self.start <= inc.start < self.end:
-                        self.incidents.append(inc)
-                        for pk in inc.persons:
-                            self._vitals_override.setdefault(pk, []).append((inc.start, inc.end, inc.kind))
+    def _plan_security(self) -> None:
+        """Tension, precursors and incidents of every unit from the shared plan (``smartrehab.generate.incidents``).
+
+        Incidents of the window get their burst; those of the day after only their warning (so that the
+        next window's incidents are announced in this one, as one long window would show them). Precursors
+        are planned from the day before the window too: its silences, agitation and late patrol scans may
+        reach into the window.
+        """
+        days = self._days()
+        first, last = days[0] - 1, days[-1] + 1
+        for c in self.topo.centres:
+            for unit in c.units:
+                eu = EstateUnit(c.code, unit.code, unit.zone, unit.beds)
+                series = incident_plan.tension_series(self.seed, c.code, unit.code, first, last)
+                for day, x in zip(range(first, last + 1), series, strict=True):
+                    if day <= days[-1]:
+                        level = incident_plan.precursor_level(x)
+                        self.levels[(c.code, unit.code, day)] = level
+                        if level > 0:
+                            self._plan_precursors(c, unit, day, x, level, record=day >= days[0])
+                    for planned in incident_plan.plan_unit_day(self.seed, eu, day, x, self.incident_scale):
+                        inc = self._make_incident(c, planned)
+                        if day < days[0]:
+                            # Yesterday's incident may run past midnight: its late events and its
+                            # persons' vitals reach into the window (its warning and start do not).
+                            if inc.end > self.start:
+                                self._plant(c, {f: [e for e in evs if e[0] >= self.start]
+                                                for f, evs in inc.events.items()})
+                                for pk in inc.persons if inc.vitals else ():
+                                    self._vitals_override.setdefault(pk, []).append(
+                                        (inc.start, inc.end, inc.vitals))
+                            continue
+                        if inc.warning_start is not None:
+                            self._plant(c, self._warning(c, unit, inc))
+                        if self.start <= inc.start < self.end:
+                            self.incidents.append(inc)
+                            self._plant(c, inc.events)
+                            for pk in inc.persons if inc.vitals else ():
+                                self._vitals_override.setdefault(pk, []).append((inc.start, inc.end, inc.vitals))
+        self.incidents.sort(key=lambda i: (i.start, i.centre, i.unit, i.incident_id))
+
+    def _plant(self, c: Centre, events: Mapping[str, list[Event]]) -> None:
+        for feed, evs in events.items():
+            self.planted[c.code].setdefault(feed, []).extend(evs)
+
+    def _plan_precursors(self, c: Centre, unit: Unit, day: int, x: float, level: float, record: bool) -> None:
+        """A tense unit-day: alarms, access anomalies, video alerts, serious violations, agitated vitals and
+        devices going silent in the unit, each Poisson with mean rate x level x bed factor."""
+        rng = random.Random(f"{self.seed}|precursors|{c.code}|{unit.code}|{day}")
+        size = incident_plan.bed_factor(unit.beds)
+        day0 = day * DAY_S
+        counts = {feed: _poisson(rng, rate * level * size) for feed, rate in PRECURSOR_RATES}
+        ev: dict[str, list[Event]] = {}
+
+        def waking() -> int:
+            return day0 + rng.randint(6 * 3600, 23 * 3600)
+
+        def someone() -> Person | None:
+            return rng.choice(unit.persons) if unit.persons else None
+
+        room_alarms = [d for d in c.alarms if d.location.get("unit") == unit.code and "room" in d.extra]
+        cams = [d for d in c.cameras["room"] if d.location["unit"] == unit.code] + [
+            d for d in c.cameras["corridor"] if d.extra["unit"] == unit.code]
+        for _ in range(counts["alarm"]):
+            p = someone()
+            ev.setdefault("alarm", []).extend(self.alarm_events(
+                rng, c, rng.choice(room_alarms), waking(), rng.choice(("emergency_button", "emergency_button", "tamper")),
+                p.pk if p is not None and rng.random() < 0.3 else None))
+        for _ in range(counts["access"]):
+            p = someone()
+            result = rng.choice(("forced_open", "held_open", "denied"))
+            ev.setdefault("access", []).append(self.access_event(
+                rng, c, waking(), rng.choice(unit.doors), "detainee" if p else "staff", p, result))
+        for _ in range(counts["video_analytics"]):
+            cam = rng.choice(cams)
+            behaviour = rng.choice(("crowd_gathering", "sudden_running", "loitering_near_wall"))
+            ev.setdefault("video_analytics", []).append(self.video_event(
+                rng, cam, waking(), behaviour, headcount=rng.randint(4, 9) if behaviour == "crowd_gathering" else None))
+        term = c.score_terminals[unit.code]
+        for _ in range(counts["behaviour_score"] if unit.persons else 0):
+            p = rng.choice(unit.persons)
+            serious = rng.random() < 0.5
+            ev.setdefault("behaviour_score", []).append(self.ev(
+                rng, "behaviour_score", "1.0", term.device_id, term.location, p.pk,
+                day0 + rng.randint(8 * 3600, 19 * 3600), {
+                    "score_date": self.clock.date_of(day0).isoformat(),
+                    "entry_type": "serious_violation" if serious else "penalty", "dimension": "rule_compliance",
+                    "points": float(-rng.randint(20, 50) if serious else -rng.randint(6, 10)),
+                    "reason_code": f"R{rng.randint(80, 99):03d}", "officer_code": rng.choice(unit.officers)}))
+        for _ in range(counts["vitals"] if unit.persons else 0):
+            t = waking()
+            self._vitals_override.setdefault(rng.choice(unit.persons).pk, []).append(
+                (t, t + rng.randint(30, 90) * 60, "agitation"))
+        quiet = [d for d in c.cameras["room"] + c.intercoms if d.location["unit"] == unit.code]
+        for _ in range(counts["silent"]):
+            t = day0 + rng.randrange(DAY_S)
+            dev, t_end = rng.choice(quiet).device_id, t + rng.randint(3600, 4 * 3600)
+            if t < self.end and t_end > self.start:
+                self.silent.setdefault(dev, []).append((t, t_end))
+        self._plant(c, ev)
+        if record:
+            self.m_precursors.append({"centre": c.code, "unit": unit.code, "date": self.clock.date_of(day0).isoformat(),
+                                      "tension": round(x, 3), "level": round(level, 3),
+                                      "planted": {k: n for k, n in counts.items() if n}})
 
     def _plan_oversize(self) -> dict[int, int]:
         rng = random.Random(f"{self.seed}|oversize|{self.start}")
@@ -1015,10 +1143,8 @@ class _Simulation:
             builder = {"attendance": self._day_attendance, "behaviour_score": self._day_scores,
                        "patrol": self._day_patrol, "video_analytics": self._day_headcounts}[feed]
             events = builder(c, day, rng)
-            # Incident events join the cache of the day they happen on (a follow-up may be the next day).
-            for inc in self.incidents:
-                if inc.centre == c.code:
-                    events += [e for e in inc.events.get(feed, []) if e[0] // DAY_S == day]
+            # Planted events (incidents, warnings, precursors) join the cache of the day they happen on.
+            events += [e for e in self.planted[c.code].get(feed, ()) if e[0] // DAY_S == day]
             events = [e for e in events if not self.is_silent(e[1]["device_id"], e[0])]
             events.sort(key=lambda e: e[0])
             self._day_cache[key] = events
@@ -1082,14 +1208,19 @@ class _Simulation:
     def _day_patrol(self, c: Centre, day: int, rng: random.Random) -> list[Event]:
         out: list[Event] = []
         skipped_rounds: dict[str, bool] = {}
+        skip_round, miss, late = PATROL_GAP
         for row in _plan_day(c, day, self.clock):
             rid = row["round_id"]
+            # A tense unit's rounds are skipped, cut short and late more often (precursors).
+            level = self.levels.get((c.code, row["unit"], day), 0.0) if row["unit"] else 0.0
             if rid not in skipped_rounds:
-                skipped_rounds[rid] = rng.random() < 0.02
-            if skipped_rounds[rid] or rng.random() < 0.03:
+                skipped_rounds[rid] = rng.random() < 0.02 + skip_round * level
+            if skipped_rounds[rid] or rng.random() < 0.03 + miss * level:
                 continue
             dev = c.patrol_devices[row["route_id"].split("-", 1)[1]]
             deviation = int(_clamp(rng.gauss(45, 90), -300, 1800))
+            if level and rng.random() < late * level:
+                deviation = min(1800, deviation + rng.randint(300, 1500))
             ls = row["planned_ls"] + deviation
             loc = {**dev.location, "room": f"{row['unit'] or 'PER'}-CP{row['sequence']:02d}"}
             out.append(self.ev(rng, "patrol", "1.0", dev.device_id, loc, None, ls, {
@@ -1111,18 +1242,22 @@ class _Simulation:
         return out
 
     # -- incidents ------------------------------------------------------------------------------------
-    def _make_incident(self, c: Centre, day: int, n: int, rng: random.Random) -> _Incident:
-        kind = rng.choices(("fight", "medical", "perimeter_breach"), (45, 35, 20))[0]
-        day0 = day * DAY_S
-        if kind == "fight":
-            start = day0 + rng.randint(7 * 3600, 21 * 3600)
-        elif kind == "perimeter_breach" and rng.random() < 0.7:
-            start = day0 + (22 * 3600 + rng.randint(0, 7 * 3600)) % DAY_S
-        else:
-            start = day0 + rng.randrange(DAY_S)
-        end = start + rng.randint(15 * 60, 40 * 60)
-        inc = _Incident(incident_id=f"INC-{c.code}-{self.clock.compact(start)}-{n}", centre=c.code, kind=kind,
-                        start=start, end=end, unit=None, room=None, persons=[])
+    def _make_incident(self, c: Centre, planned: incident_plan.PlannedIncident) -> _Incident:
+        """The burst of correlated events of one planned incident, by its kind's signature."""
+        rng = random.Random(f"{self.seed}|incident|{planned.incident_id}")
+        sig = planned.signature
+        start = planned.day * DAY_S + planned.minute * 60
+        end = start + (rng.randint(60 * 60, 180 * 60) if sig == "quiet" else rng.randint(15 * 60, 40 * 60))
+        unit = c.unit_by_code[planned.unit]
+        room = rng.choice(unit.rooms)
+        pool = unit.occupants[room] if planned.persons <= 4 and len(unit.occupants[room]) >= planned.persons \
+            else unit.persons
+        involved = rng.sample(pool, min(len(pool), planned.persons))
+        inc = _Incident(incident_id=planned.incident_id, centre=c.code, kind=planned.kind,
+                        incident_type=planned.incident_type, start=start, end=end, unit=unit.code, room=room,
+                        persons=[p.pk for p in involved])
+        if planned.warning_minutes is not None:
+            inc.warning_start = start - planned.warning_minutes * 60
         ev: dict[str, list[Event]] = {}
 
         def add(feed: str, events: Iterable[Event]) -> None:
@@ -1131,45 +1266,53 @@ class _Simulation:
         def t_in(a: int, b: int) -> int:
             return start + rng.randint(a, b)
 
-        if kind in ("fight", "medical"):
-            unit = rng.choice(c.units)
-            room = rng.choice(unit.rooms)
-            inc.unit, inc.room = unit.code, room
-            occupants = unit.occupants[room]
-            involved = rng.sample(occupants, min(len(occupants), rng.randint(2, 4) if kind == "fight" else 1))
-            inc.persons = [p.pk for p in involved]
-            room_cam = next(d for d in c.cameras["room"] if d.extra["room"] == room)
-            cor_cam = next(d for d in c.cameras["corridor"] if d.extra["unit"] == unit.code)
-            alarm = next(d for d in c.alarms if d.extra.get("room") == room)
-            term = next(d for d in c.intercoms if d.extra["room"] == room)
-            if kind == "fight":
-                add("video_analytics", [self.video_event(rng, rng.choice((room_cam, cor_cam)), t_in(0, 600),
-                                                         "crowd_gathering", headcount=rng.randint(4, 10))
-                                        for _ in range(rng.randint(3, 6))])
-                add("video_analytics", [self.video_event(rng, cor_cam, t_in(0, 600), "sudden_running")
-                                        for _ in range(rng.randint(2, 4))])
-                add("alarm", self.alarm_events(rng, c, alarm, t_in(30, 120), "emergency_button"))
-                add("intercom", [self.intercom_event(rng, c, term, t_in(20, 300), "room_to_duty", "emergency")
-                                 for _ in range(rng.randint(1, 3))])
-                add("access", [self.access_event(rng, c, t_in(60, 600), rng.choice(unit.doors), "staff", None,
-                                                 direction="in") for _ in range(rng.randint(4, 10))])
-                score_t = end + rng.randint(3600, 3 * 3600)
-                add("behaviour_score", [self.ev(rng, "behaviour_score", "1.0", c.score_terminals[unit.code].device_id,
-                                                c.score_terminals[unit.code].location, p.pk, score_t + i, {
-                                                    "score_date": self.clock.date_of(start).isoformat(),
-                                                    "entry_type": "serious_violation", "dimension": "rule_compliance",
-                                                    "points": float(-rng.randint(20, 50)), "reason_code": "R099",
-                                                    "officer_code": rng.choice(unit.officers)})
-                                        for i, p in enumerate(involved)])
-            else:
-                add("video_analytics", [self.video_event(rng, room_cam, t_in(0, 60), "fall", involved[0].pk)])
-                add("alarm", self.alarm_events(rng, c, alarm, t_in(30, 180), "emergency_button", involved[0].pk))
-                add("intercom", [self.intercom_event(rng, c, term, t_in(10, 240), "room_to_duty", "medical",
-                                                     involved[0].pk) for _ in range(rng.randint(1, 2))])
-                clinic = next(d for d in c.facility_doors if d.extra["door_id"].endswith("CLINIC"))
-                add("access", [self.access_event(rng, c, t_in(120, 900), rng.choice((clinic, *unit.doors)), "staff",
-                                                 None) for _ in range(rng.randint(2, 4))])
-        else:
+        def scores(entry: str, lo: int, hi: int) -> None:
+            term = c.score_terminals[unit.code]
+            score_t = end + rng.randint(3600, 3 * 3600)
+            add("behaviour_score", [self.ev(rng, "behaviour_score", "1.0", term.device_id, term.location, p.pk,
+                                            score_t + i, {
+                                                "score_date": self.clock.date_of(start).isoformat(),
+                                                "entry_type": entry, "dimension": "rule_compliance",
+                                                "points": float(-rng.randint(lo, hi)), "reason_code": "R099",
+                                                "officer_code": rng.choice(unit.officers)})
+                                    for i, p in enumerate(involved)])
+
+        def staff_in(n_lo: int, n_hi: int, doors: Sequence[Device]) -> None:
+            add("access", [self.access_event(rng, c, t_in(60, 600), rng.choice(doors), "staff", None, direction="in")
+                           for _ in range(rng.randint(n_lo, n_hi))])
+
+        room_cam = next(d for d in c.cameras["room"] if d.extra["room"] == room)
+        cor_cam = next(d for d in c.cameras["corridor"] if d.extra["unit"] == unit.code)
+        alarm = next(d for d in c.alarms if d.extra.get("room") == room)
+        term = next(d for d in c.intercoms if d.extra["room"] == room)
+        first_pk = involved[0].pk if involved else None
+        override = None
+        if sig == "fight":
+            big = planned.persons > 4
+            add("video_analytics", [self.video_event(rng, rng.choice((room_cam, cor_cam)), t_in(0, 600),
+                                                     "crowd_gathering", headcount=rng.randint(4, 10 if not big else 30))
+                                    for _ in range(rng.randint(3, 6) * (2 if big else 1))])
+            add("video_analytics", [self.video_event(rng, cor_cam, t_in(0, 600), "sudden_running")
+                                    for _ in range(rng.randint(2, 4))])
+            add("alarm", self.alarm_events(rng, c, alarm, t_in(30, 120), "emergency_button"))
+            if big or planned.kind in ("assault_on_officer", "criminal_case"):
+                duty = next(d for d in c.alarms if d.device_id == f"{c.code}-ALM-{unit.code}-DUTY")
+                add("alarm", self.alarm_events(rng, c, duty, t_in(10, 90), "duress"))
+            add("intercom", [self.intercom_event(rng, c, term, t_in(20, 300), "room_to_duty", "emergency")
+                             for _ in range(rng.randint(1, 3))])
+            staff_in(4 * (2 if big else 1), 10 * (2 if big else 1), unit.doors)
+            scores("serious_violation", 20, 50)
+            override = "agitation"
+        elif sig == "medical":
+            add("video_analytics", [self.video_event(rng, room_cam, t_in(0, 60), "fall", first_pk)])
+            add("alarm", self.alarm_events(rng, c, alarm, t_in(30, 180), "emergency_button", first_pk))
+            add("intercom", [self.intercom_event(rng, c, term, t_in(10, 240), "room_to_duty", "medical", first_pk)
+                             for _ in range(rng.randint(1, 2))])
+            clinic = next(d for d in c.facility_doors if d.extra["door_id"].endswith("CLINIC"))
+            add("access", [self.access_event(rng, c, t_in(120, 900), rng.choice((clinic, *unit.doors)), "staff",
+                                             None) for _ in range(rng.randint(2, 4))])
+            override = "medical"
+        elif sig == "perimeter":
             k = rng.randrange(len(c.segments))
             segs = [c.segments[(k + d) % len(c.segments)] for d in (-1, 0, 1)]
             inc.room = segs[1].location["room"]
@@ -1182,8 +1325,55 @@ class _Simulation:
                                     for _ in range(rng.randint(1, 3))])
             ctrl = next(d for d in c.alarms if d.device_id.endswith("-CTRL"))
             add("alarm", self.alarm_events(rng, c, ctrl, t_in(10, 60), "intrusion"))
+            add("access", [self.access_event(rng, c, t_in(0, 60), rng.choice(unit.doors), "detainee", None,
+                                             "forced_open", "out")])
+            override = "agitation"
+        elif sig == "search":
+            staff_in(4, 8, unit.doors)
+            add("video_analytics", [self.video_event(rng, cor_cam, t_in(0, 900), "trajectory")
+                                    for _ in range(rng.randint(1, 3))])
+            add("access", [self.access_event(rng, c, t_in(0, 900), rng.choice(unit.doors), "detainee", p, "denied")
+                           for p in involved])
+            scores("serious_violation", 20, 50)
+        elif sig == "fire":
+            add("alarm", self.alarm_events(rng, c, alarm, t_in(0, 60), "fire_smoke"))
+            add("video_analytics", [self.video_event(rng, cor_cam, t_in(30, 600), rng.choice(
+                ("crowd_gathering", "sudden_running"))) for _ in range(rng.randint(2, 4))])
+            add("intercom", [self.intercom_event(rng, c, term, t_in(10, 200), "room_to_duty", "emergency")
+                             for _ in range(rng.randint(1, 2))])
+            staff_in(4, 8, unit.doors)
+        else:  # quiet: a hunger strike, known from calls and the score book
+            add("intercom", [self.intercom_event(rng, c, term, t_in(0, 1800), "room_to_duty", "help", first_pk)
+                             for _ in range(rng.randint(1, 2))])
+            scores("penalty", 6, 10)
+        inc.vitals = override
         inc.events = ev
         return inc
+
+    def _warning(self, c: Centre, unit: Unit, inc: _Incident) -> dict[str, list[Event]]:
+        """The short warning some incidents give: a few unit events in the hours before the incident."""
+        rng = random.Random(f"{self.seed}|warning|{inc.incident_id}")
+        w0 = inc.warning_start if inc.warning_start is not None else inc.start
+        ev: dict[str, list[Event]] = {}
+        cams = [d for d in c.cameras["room"] if d.location["unit"] == unit.code] + [
+            d for d in c.cameras["corridor"] if d.extra["unit"] == unit.code]
+        terms = [d for d in c.intercoms if d.location["unit"] == unit.code]
+        for _ in range(rng.randint(2, 5)):
+            t = rng.randrange(w0, inc.start)
+            what = rng.randrange(4)
+            if what == 0:
+                ev.setdefault("video_analytics", []).append(self.video_event(
+                    rng, rng.choice(cams), t, "crowd_gathering", headcount=rng.randint(4, 9)))
+            elif what == 1:
+                ev.setdefault("video_analytics", []).append(self.video_event(rng, rng.choice(cams), t, "sudden_running"))
+            elif what == 2:
+                ev.setdefault("intercom", []).append(self.intercom_event(rng, c, rng.choice(terms), t, "room_to_duty",
+                                                                         "help"))
+            else:
+                p = rng.choice(unit.persons) if unit.persons else None
+                ev.setdefault("access", []).append(self.access_event(
+                    rng, c, t, rng.choice(unit.doors), "detainee" if p else "staff", p, "denied"))
+        return ev
 
     # -- batches --------------------------------------------------------------------------------------
     def delivered_at(self, k: int) -> int:
@@ -1193,12 +1383,12 @@ class _Simulation:
         generators = {"vitals": self.gen_vitals, "access": self.gen_access, "alarm": self.gen_alarm,
                       "perimeter": self.gen_perimeter, "intercom": self.gen_intercom, "video_analytics": self.gen_video}
         daily = ("attendance", "behaviour_score", "patrol", "video_analytics")
-        # Incident events of feeds without a daily builder go through the pending queue.
-        for inc in self.incidents:
-            for feed, events in inc.events.items():
+        # Planted events of feeds without a daily builder go through the pending queue.
+        for planted in self.planted.values():
+            for feed, events in planted.items():
                 if feed in daily or feed not in self.feeds:
                     continue
-                for ls, e in events:
+                for ls, e in sorted(events, key=lambda ev: ev[0]):
                     if not self.is_silent(e["device_id"], ls):
                         self._route(-1, feed, ls, e, {})
         for k in range(self.n_batches):
@@ -1381,11 +1571,13 @@ class _Simulation:
             flaw_counts[kind] = sum(1 for m in self.m_malformed if m["kind"] == kind)
         c0 = self.clock
         incidents = []
-        for inc in sorted(self.incidents, key=lambda i: (i.start, i.centre)):
+        for inc in self.incidents:
             ids = {f: [e["event_id"] for ls, e in evs if not self.is_silent(e["device_id"], ls)
                        and ls < self.end] for f, evs in inc.events.items() if f in self.feeds}
             incidents.append({"incident_id": inc.incident_id, "centre": inc.centre, "kind": inc.kind,
-                              "unit": inc.unit, "room": inc.room, "start": c0.ts(inc.start), "end": c0.ts(inc.end),
+                              "incident_type": inc.incident_type, "unit": inc.unit, "room": inc.room,
+                              "start": c0.ts(inc.start), "end": c0.ts(inc.end),
+                              "warning_start": None if inc.warning_start is None else c0.ts(inc.warning_start),
                               "persons": inc.persons, "event_ids": {f: v for f, v in ids.items() if v}})
         silent = [{"device_id": d, "start": c0.ts(s), "end": c0.ts(e)}
                   for d, spans in sorted(self.silent.items()) for s, e in spans]
@@ -1402,7 +1594,8 @@ class _Simulation:
             "counts": {"generated": self.generated, "valid_unique": self.valid, "lines": self.lines,
                        "versions": self.versions, "flaws": flaw_counts, "files": len(self.m_files),
                        "dropped_after_window": self.dropped_after_window, "patrol_planned": len(plan),
-                       "incidents": len(incidents), "silent_devices": len(silent)},
+                       "incidents": len(incidents), "silent_devices": len(silent),
+                       "precursor_unit_days": len(self.m_precursors)},
             "files": self.m_files,
             "duplicates": self.m_duplicates,
             "late": self.m_late,
@@ -1410,6 +1603,7 @@ class _Simulation:
             "malformed": self.m_malformed,
             "silent_devices": silent,
             "incidents": incidents,
+            "precursors": sorted(self.m_precursors, key=lambda r: (r["date"], r["centre"], r["unit"])),
             "patrol_plan": plan_rel,
             "manifest": f"feeds/_manifests/manifest_{window}.json",
         }
@@ -1437,7 +1631,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 def simulate(start: datetime, end: datetime, *, settings: Settings | None = None,
              persons: Sequence[str] | Mapping[str, str] | None = None, flaws: FlawConfig | None = None,
-             feeds: Iterable[str] | None = None, batch_minutes: int = 15, incidents_per_centre_day: float = 0.5,
+             feeds: Iterable[str] | None = None, batch_minutes: int = 15, incident_scale: float = 1.0,
              silent_device_rate: float = 0.02, max_lines_per_file: int = 200_000, write: bool = True,
              ) -> dict[str, Any]:
     """Simulate the feeds for ``[start, end)`` into ``<settings.landing_dir>/feeds/`` and return the manifest.
@@ -1449,8 +1643,10 @@ def simulate(start: datetime, end: datetime, *, settings: Settings | None = None
     write the same file and re-running a window rewrites identical files. Follow-up events that would fall after
     the window (an alarm cleared after ``end``) are dropped and counted.
 
-    ``persons``: person_pk pseudonyms (list, spread over the centres) or person_pk -> centre code; by default
-    derived from the seed. ``flaws``: flaw rates (:class:`FlawConfig`; ``FlawConfig.none()`` for clean data).
+    ``persons``: person_pk pseudonyms (list, spread over the centres), person_pk -> centre code, or person_pk ->
+    :class:`~smartrehab.feeds.persons.Placement` (``legacy_persons``); by default derived from the seed.
+    ``incident_scale`` multiplies the shared incident hazard: 1 gives exactly the legacy register's incidents,
+    more adds incidents (every one of scale 1 stays), 0 none; precursors follow the tension whatever the scale. ``flaws``: flaw rates (:class:`FlawConfig`; ``FlawConfig.none()`` for clean data).
     ``write=False`` only computes the manifest.
     """
     s = settings or get_settings()
@@ -1459,6 +1655,8 @@ def simulate(start: datetime, end: datetime, *, settings: Settings | None = None
         raise ValueError("start and end must be whole minutes with start < end")
     if batch_minutes < 1:
         raise ValueError("batch_minutes must be at least 1")
+    if incident_scale < 0:
+        raise ValueError("incident_scale must be >= 0 (1 = the legacy register's incidents)")
     wanted = list(FEEDS) if feeds is None else list(feeds)
     unknown = set(wanted) - set(FEEDS)
     if unknown:
@@ -1469,7 +1667,7 @@ def simulate(start: datetime, end: datetime, *, settings: Settings | None = None
         raise ValueError("oversize messages are injected into the video_analytics feed: include it")
     sim = _Simulation(build_topology(s, persons), start_ls, end_ls, landing=Path(s.landing_dir), feeds=chosen,
                       flaws=flaws, batch_s=batch_minutes * 60,
-                      incidents_per_centre_day=incidents_per_centre_day, silent_device_rate=silent_device_rate,
+                      incident_scale=incident_scale, silent_device_rate=silent_device_rate,
                       max_lines_per_file=max_lines_per_file, write=write)
     return sim.run()
 
@@ -1488,7 +1686,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--batch-minutes", type=int, default=15)
     ap.add_argument("--no-flaws", action="store_true", help="clean data: no duplicates, late or malformed lines")
     ap.add_argument("--oversize", type=int, default=0, help="number of ~10 MB oversize messages to inject")
-    ap.add_argument("--incidents-per-centre-day", type=float, default=0.5)
+    ap.add_argument("--incident-scale", type=float, default=1.0,
+                    help="multiplier of the shared incident hazard (default 1: the legacy register's incidents)")
     ap.add_argument("--silent-device-rate", type=float, default=0.02)
     ap.add_argument("--persons", choices=("legacy", "seed"), default="legacy",
                     help="legacy (default): the people held at the end of the legacy world, under the pseudonyms "
@@ -1509,7 +1708,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         persons = legacy_persons(settings, date.fromisoformat(args.legacy_as_of), args.legacy_days)
     t = time.perf_counter()
     manifest = simulate(start, end, settings=settings, persons=persons, flaws=flaws, feeds=args.feeds.split(","),
-                        batch_minutes=args.batch_minutes, incidents_per_centre_day=args.incidents_per_centre_day,
+                        batch_minutes=args.batch_minutes, incident_scale=args.incident_scale,
                         silent_device_rate=args.silent_device_rate)
     elapsed = time.perf_counter() - t
     lines = sum(manifest["counts"]["lines"].values())

@@ -16,6 +16,10 @@ contact (ZJ_TSDJ, ZJ_QQDH, ZJ_JTCY), training attendance and education hours (YD
 release type, and then the one relapse day after release that the follow-ups (SY_HFJL), community
 rehabilitation tests (SY_SQKF) and any readmission (ZJ_RSDJ) all report. See ``docs/synthetic-story.md``.
 
+The security records share one world with the live-feed simulator: the units (大队) of every centre come from
+``smartrehab.generate.estate`` (ZJ_FQFQ.DDDM), and the incident register (AQ_SJDJ) is the shared incident plan
+of ``smartrehab.generate.incidents``, whose bursts and precursors the feeds show.
+
 Layout: ``<landing>/legacy/<YYYYMMDD>/<TABLE>.csv|.txt`` (one folder per delivery day) and
 ``<landing>/_generator/legacy_<YYYYMMDD>.json`` (the manifest of that delivery).
 """
@@ -33,15 +37,15 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from smartrehab.catalog import Catalog, Item, LegacyTable
-from smartrehab.generate import identity, story
+from smartrehab.generate import estate, identity, incidents, story
 
 PERSON_TABLE = "ZJ_RYJBXX"
 ADMISSION_TABLE = "ZJ_RSDJ"
 ZONE_TABLE = "ZJ_FQFQ"
 CORE_TABLES = (PERSON_TABLE, ADMISSION_TABLE, ZONE_TABLE)
-BEDS_AT_SF1 = 2700
-CENTRES = ("BJ01", "BJ02", "BJ03")
 HISTORY_YEARS = 5
+# Catalog rates per centre are stated for an SF1 centre (900 beds); smaller centres do less.
+BEDS_PER_CENTRE_AT_SF1 = estate.BEDS_AT_SF1 / estate.CENTRES_AT_SF1
 # Expected days in each zone (bureau practice; the national opinion's figures were not available).
 ZONE_DAYS = {"01": 30, "02": 60}
 RETURN_ZONE_DAYS = 90
@@ -116,6 +120,9 @@ class World:
     persons: dict[str, Person]
     admissions: list[Admission]
     capacity: dict[str, int]
+    seed: int = 0
+    # The units of every centre (smartrehab.generate.estate): ZJ_FQFQ brigades and the incident plan.
+    units: dict[str, list[estate.EstateUnit]] = field(default_factory=dict)
     # Item-level results of each assessment, drawn with its header (ZD_PGJL) and read back by its
     # detail tables (ZD_SLTD, ZD_SXKF, ZD_XWBX, ZD_SHHJ): key (admission id, type, date).
     assessment_items: dict[tuple[str, str, str], dict] = field(default_factory=dict)
@@ -132,7 +139,8 @@ def _weighted(rng: random.Random, table: dict[str, float]) -> str:
 def simulate(catalog: Catalog, scale_factor: float, seed: int, as_of: date) -> World:
     """Admissions and releases day by day for five years (plus a warm-up so the centres start full)."""
     rng = _rng(seed, "world")
-    capacity = {c: max(4, round(BEDS_AT_SF1 * scale_factor / len(CENTRES))) for c in CENTRES}
+    capacity = estate.centre_beds(scale_factor, list(catalog.code_tables["centre"].labels))
+    centres = list(capacity)
     start = as_of - timedelta(days=round(365.25 * HISTORY_YEARS))
     warmup = start - timedelta(days=730)
     regions = [c for c in catalog.code_tables["region"].labels]
@@ -142,7 +150,7 @@ def simulate(catalog: Catalog, scale_factor: float, seed: int, as_of: date) -> W
     ethnicity = {"01": 90, "03": 3, "11": 2, "02": 1, "05": 1, "08": 1, "97": 1}
     persons: dict[str, Person] = {}
     admissions: list[Admission] = []
-    present: dict[str, list[Admission]] = {c: [] for c in CENTRES}
+    present: dict[str, list[Admission]] = {c: [] for c in centres}
     # Readmissions due: (day, person_no), from the relapse drawn at each release (story.draw_outcome).
     readmit: list[tuple[date, str]] = []
     admissions_of: dict[str, int] = {}
@@ -151,7 +159,7 @@ def simulate(catalog: Catalog, scale_factor: float, seed: int, as_of: date) -> W
     seq = 0
     day = warmup
     while day <= as_of:
-        for centre in CENTRES:
+        for centre in centres:
             stay = present[centre]
             # Releases due today.
             for adm in list(stay):
@@ -237,7 +245,13 @@ def simulate(catalog: Catalog, scale_factor: float, seed: int, as_of: date) -> W
             a.zones = [(c, s, e if e is None or e <= as_of else None) for c, s, e in a.zones if s <= as_of]
     keep = {a.person_no for a in admissions}
     persons = {k: v for k, v in persons.items() if k in keep}
-    return World(as_of=as_of, start=start, persons=persons, admissions=admissions, capacity=capacity)
+    return World(as_of=as_of, start=start, persons=persons, admissions=admissions, capacity=capacity, seed=seed,
+                 units={c: estate.centre_units(c, beds) for c, beds in capacity.items()})
+
+
+def unit_of(world: World, adm: Admission, zone: str) -> estate.EstateUnit:
+    """The unit (大队) an admission's stay in ``zone`` is placed in (the same unit the feed simulator uses)."""
+    return estate.place(world.units[adm.centre], zone, adm.admission_id)
 
 
 @functools.lru_cache(maxsize=1)
@@ -281,7 +295,7 @@ def core_rows(world: World, table: str) -> list[dict[str, str]]:
         rows = []
         for a in world.admissions:
             for i, (code, start, end) in enumerate(a.zones, 1):
-                brigade = f"{a.centre}-D{code}"
+                brigade = unit_of(world, a, code).place
                 base = {"FQBH": f"FQ{a.admission_id}{i:02d}", "RSBH": a.admission_id, "RYBH": a.person_no,
                         "JSDM": a.centre, "FQDM": code, "DDDM": brigade, "ZDDM": f"{brigade}-{1 + i % 3}",
                         "SSH": f"{code}{100 + (int(a.admission_id[-3:]) % 40):03d}",
@@ -371,7 +385,8 @@ def generic_rows(world: World, catalog: Catalog, table: LegacyTable, seed: int,
                 row[table.version_column] = fmt_datetime(_at(day, 18))
         row.update(overrides or {})
         emitted[admission_id or centre] += 1
-        row[key_col] = f"{table.name[:6]}{len(rows) + 1:09d}"
+        if key_col not in (overrides or {}):  # a scheduler may bring the record's own key
+            row[key_col] = f"{table.name[:6]}{len(rows) + 1:09d}"
         rows.append(row)
 
     def n_for(mean: float) -> int:
@@ -401,7 +416,7 @@ def generic_rows(world: World, catalog: Catalog, table: LegacyTable, seed: int,
         while day <= world.as_of:
             for centre, beds in world.capacity.items():
                 # Rates in the catalog are per centre at SF1 (900 beds); smaller centres do less.
-                for _ in range(n_for(rate * beds / (BEDS_AT_SF1 / len(CENTRES)))):
+                for _ in range(n_for(rate * beds / BEDS_PER_CENTRE_AT_SF1)):
                     emit(day, centre=centre)
             day += timedelta(days=step)
     elif per == "assessment":
@@ -417,7 +432,7 @@ def generic_rows(world: World, catalog: Catalog, table: LegacyTable, seed: int,
 # shaped here: a shaper edits one generated row in place and returns the row's event day (which
 # also sets its version time), or None to drop it; a scheduler lists the rows of a table outright.
 ASSESSMENT_RULE_VERSIONS = ("BJ-2021",)
-LIUWU_INCIDENT_TYPES = ("01", "02", "03", "04", "05", "06")
+LIUWU_INCIDENT_TYPES = incidents.LIUWU_INCIDENT_TYPES
 FOLLOWUP_MONTHS = {"03": 3, "06": 6, "12": 12, "24": 24, "36": 36}
 EDUCATION_PLAN_HOURS = 24.0   # 4+1+1+1 week: one education day (6 h) a week
 EDUCATION_HOUR_COLUMNS = ("RSJYXS", "FZJYXS", "DDJYXS", "JDJYXS", "WSJYXS", "XLJYXS", "WHJYXS", "ZYJNXS", "HGJYXS")
@@ -815,24 +830,20 @@ def _shape_outside_treatment(row, ctx):
 
 
 def _schedule_incidents(world: World, rng: random.Random):
-    """Incidents per centre and month: about 2.5 a month in a 900-bed centre (at least 0.75 in a
-    small one, so that small test worlds still see some). Most are minor; 7 % are 六无 incidents
-    (drugs in, escape, abnormal death, criminal case, production accident, epidemic)."""
-    month = date(world.start.year, world.start.month, 1)
-    while month <= world.as_of:
-        for centre, beds in world.capacity.items():
-            mean = 2.5 * max(beds / (BEDS_AT_SF1 / len(CENTRES)), 0.3)
-            n = int(mean) + (1 if rng.random() < mean - int(mean) else 0)
-            for _ in range(n):
-                day = min(month + timedelta(days=rng.randrange(0, 28)), world.as_of)
-                if rng.random() < 0.07:
-                    kind = _weighted(rng, {"01": 3, "02": 2, "03": 1, "04": 2, "05": 2, "06": 1})
-                else:
-                    kind = rng.choice(["11", "12", "13", "14", "15", "16", "17", "18", "19", "20", "99"])
-                yield day, None, centre, {
-                    "SJLX": kind, "SFLW": "1" if kind in LIUWU_INCIDENT_TYPES else "0",
-                    "SWRS": "1" if kind in ("03", "16") else "0"}
-        month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+    """The incident register: every incident of the shared plan (``smartrehab.generate.incidents``) on every
+    day of the history, in every unit, so that the live feeds' bursts are these incidents. About 0.05 a day
+    per 100 beds (a unit's latent tension drives it); 1.2 % are 六无 incidents. FSDD is the unit
+    (``BJ01-D03``) or the perimeter (``BJ01-PER``) for escapes, FQDM the unit's zone, FSSJ the minute."""
+    units = [u for centre in world.capacity for u in world.units[centre]]
+    for inc in incidents.plan(world.seed, units, world.start, world.as_of):
+        at = inc.occurred_at
+        reported = at + timedelta(minutes=rng.randint(20, 240) if inc.severity >= "2" else rng.randint(60, 600))
+        yield at.date(), None, inc.centre, {
+            "SJBH": inc.incident_id, "SJLX": inc.incident_type, "SFLW": "1" if inc.is_liuwu else "0",
+            "FSSJ": fmt_datetime(at), "FSDD": inc.location, "FQDM": inc.zone, "SJDJ": inc.severity,
+            "FXFS": inc.detection, "SJRS": str(inc.persons), "SWRS": str(inc.deaths),
+            "SSRS": str(min(inc.persons, rng.randint(0, 2))) if inc.signature in ("fight", "medical") else "0",
+            "BJSJ": fmt_datetime(reported), "SFBB": "1" if inc.severity >= "3" else "0"}
 
 
 def _schedule_education_hours(world: World, rng: random.Random):

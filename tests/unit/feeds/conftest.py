@@ -10,15 +10,15 @@ from smartrehab.feeds.simulator import FlawConfig
 
 @pytest.fixture(scope="session")
 def flawed_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    """One day at SF0.01 with every flaw kind, incidents and silent devices."""
-    return run_sim(tmp_path_factory.mktemp("flawed"), flaws=HIGH_FLAWS, incidents_per_centre_day=2.0,
+    """One day at SF0.01 with every flaw kind, silent devices and many incidents (40 x the shared hazard)."""
+    return run_sim(tmp_path_factory.mktemp("flawed"), flaws=HIGH_FLAWS, incident_scale=40.0,
                    silent_device_rate=0.05)
 
 
 @pytest.fixture(scope="session")
 def clean_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     """One day at SF0.01 without flaws, incidents or silent devices (exact counts)."""
-    return run_sim(tmp_path_factory.mktemp("clean"), flaws=FlawConfig.none(), incidents_per_centre_day=0.0,
+    return run_sim(tmp_path_factory.mktemp("clean"), flaws=FlawConfig.none(), incident_scale=0.0,
                    silent_device_rate=0.0)
 
 

@@ -44,7 +44,7 @@ def test_legacy_persons_are_silver_pseudonyms_of_people_held(tmp_path):
     from dataclasses import replace
 
     from smartrehab.catalog import load_catalog
-    from smartrehab.feeds.persons import legacy_persons
+    from smartrehab.feeds.persons import centres_of, legacy_persons
     from smartrehab.generate.legacy import simulate
     from smartrehab.settings import get_settings
     from spark_jobs.common.pseudonym import pseudonym
@@ -53,8 +53,14 @@ def test_legacy_persons_are_silver_pseudonyms_of_people_held(tmp_path):
     as_of = date(2026, 11, 20)
     got = legacy_persons(s, as_of, days=2)
     # Independently: the world generate(as_of, days=2) builds, everyone admitted and not released on its last day.
-    world = simulate(load_catalog(s.catalog_dir), s.scale_factor, s.seed, date(2026, 11, 22))
+    last = date(2026, 11, 22)
+    world = simulate(load_catalog(s.catalog_dir), s.scale_factor, s.seed, last)
     key = s.secret("pseudonym_key")
-    held = {pseudonym(key, "person_pk", a.person_no): a.centre for a in world.admissions if a.released_on is None}
-    assert got == held and len(got) > 0
+    held = {pseudonym(key, "person_pk", a.person_no): a for a in world.admissions if a.released_on is None}
+    assert centres_of(got) == {pk: a.centre for pk, a in held.items()} and len(got) > 0
     assert all(len(pk) == 64 for pk in got)
+    # Zone and unit: the open zone stay, in a unit of that zone of the person's centre.
+    for pk, where in got.items():
+        assert where.zone == held[pk].zone_on(last) == held[pk].zones[-1][0]
+        unit = next(u for u in world.units[where.centre] if u.code == where.unit)
+        assert unit.zone == where.zone
