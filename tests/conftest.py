@@ -121,5 +121,23 @@ def legacy_loaded(spark, settings):
 
 
 @pytest.fixture(scope="session")
+def reset_feeds(spark, settings):
+    """A function that empties the live-feed landing zone, the stream checkpoints and every feed table, for
+    a test module that simulates feeds of its own."""
+    import shutil
+
+    from spark_jobs.feeds import hourly, quality, silver, stream
+
+    def reset() -> None:
+        shutil.rmtree(settings.landing_dir / "feeds", ignore_errors=True)
+        shutil.rmtree(settings.var_dir / "checkpoints", ignore_errors=True)
+        for t in (stream.BRONZE, stream.QUARANTINE, silver.SILVER, silver.DIM_LOCATION, silver.DEVICES,
+                  silver.PATROL_PLAN, hourly.HOURLY, quality.ALERTS):
+            spark.sql(f"drop table if exists {t}")
+
+    return reset
+
+
+@pytest.fixture(scope="session")
 def as_of_day() -> date:
     return AS_OF

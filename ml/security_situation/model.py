@@ -12,6 +12,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from ml.security_situation import contract
 
+CV_FOLDS = 3  # calibration folds: each class needs at least this many unit-days
 CANDIDATES = {"hgb": "梯度提升树 (HistGradientBoosting)", "logreg": "正则化逻辑回归"}
 
 
@@ -31,7 +32,7 @@ def classifier(kind: str, seed: int):
                              FunctionTransformer(np.log1p), StandardScaler(), LogisticRegression(C=0.3, max_iter=2000))
     else:
         raise ValueError(f"unknown candidate {kind}; choose from {sorted(CANDIDATES)}")
-    return CalibratedClassifierCV(base, method="sigmoid", cv=3)
+    return CalibratedClassifierCV(base, method="sigmoid", cv=CV_FOLDS)
 
 
 class SituationModel(ClassifierMixin, BaseEstimator):

@@ -58,12 +58,19 @@ def split(pdf: pd.DataFrame):
     first_test = days[int(len(days) * (1 - TEST_SHARE))]
     test = pdf[pdf["score_date"] >= first_test]
     train = pdf[pdf["score_date"] + timedelta(days=contract.HORIZON_DAYS) < first_test]
-    for name, part in (("training", train), ("backtest", test)):
-        if part[contract.LABEL].nunique() < 2:
+    for name, part, need in (("training", train, model.CV_FOLDS), ("backtest", test, 1)):
+        if min_class(part) < need:
             raise TrainingError(f"the {name} days ({part['score_date'].min()} .. {part['score_date'].max()}, "
-                                f"{len(part)} unit-days) have {'no' if part[contract.LABEL].sum() == 0 else 'only'} "
-                                "incident days: cannot train or measure; a longer feed history is needed")
+                                f"{len(part)} unit-days, {int(part[contract.LABEL].sum())} with an incident ahead) "
+                                f"need at least {need} unit-days with and {need} without an incident ahead: "
+                                "cannot train or measure; a longer feed history is needed")
     return train, test
+
+
+def min_class(part: pd.DataFrame) -> int:
+    """Unit-days of the rarer class (with or without an incident in the horizon)."""
+    y = part[contract.LABEL]
+    return int(min((y == 1).sum(), (y == 0).sum()))
 
 
 def alert_flags(levels) -> np.ndarray:
@@ -127,8 +134,8 @@ def train(spark, s, log=print) -> TrainResult:
     sel_train, sel_test = _selection_split(train_df)
     selection = {}
     for kind in model.CANDIDATES:
-        if sel_test[contract.LABEL].nunique() < 2 or sel_train[contract.LABEL].nunique() < 2:
-            selection[kind] = float("nan")
+        if min_class(sel_test) < 1 or min_class(sel_train) < model.CV_FOLDS:
+            selection[kind] = float("nan")  # too few incident days to choose: the first candidate is taken
             continue
         m = model.SituationModel(kind, s.seed).fit(sel_train, sel_train[contract.LABEL])
         selection[kind] = evaluate.metrics(sel_test[contract.LABEL], m.predict_proba(sel_test)[:, 1]).roc_auc

@@ -6,7 +6,6 @@ The second run must add exactly the second hour's events and leave the first hou
 
 from __future__ import annotations
 
-import shutil
 from datetime import datetime, timedelta
 
 import pytest
@@ -35,12 +34,8 @@ def _dag(settings):
 
 
 @pytest.fixture(scope="module")
-def runs(airflow_env, spark, settings):
-    shutil.rmtree(settings.landing_dir / "feeds", ignore_errors=True)
-    shutil.rmtree(settings.var_dir / "checkpoints", ignore_errors=True)
-    for t in (stream.BRONZE, stream.QUARANTINE, silver.SILVER, silver.DIM_LOCATION, silver.DEVICES,
-              silver.PATROL_PLAN, hourly.HOURLY, quality.ALERTS):
-        spark.sql(f"drop table if exists {t}")
+def runs(airflow_env, spark, settings, reset_feeds):
+    reset_feeds()
     dag = _dag(settings)
     out = []
     for k in range(2):

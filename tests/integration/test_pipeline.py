@@ -1,7 +1,10 @@
 """The thin slice through every layer, run the way Airflow runs it (``dag.test()``):
 
 legacy delivery -> legacy_ingest (bronze, silver, GE gates) -> gold_build (dbt via Cosmos, gold
-gate) -> relapse_train (MLflow model) -> relapse_score (score table) -> the SQL endpoint answers for the gold tables.
+gate) -> feeds_ingest (the demo's weeks of live feeds, as ``smartrehab generate`` simulates them) ->
+relapse_train (MLflow model) -> relapse_score (score table) -> security_train -> security_score (unit-day
+scores and the current situation) -> the SQL endpoint answers for the gold tables. The DAGs run in the order
+of ``smartrehab run`` (``cli.PIPELINE``).
 """
 
 from __future__ import annotations
@@ -30,8 +33,9 @@ def _dag(settings, dag_id):
 
 
 @pytest.fixture(scope="module")
-def pipeline_ran(legacy_loaded, airflow_env, spark, settings, tmp_path_factory, as_of_day):
+def pipeline_ran(legacy_loaded, airflow_env, spark, settings, tmp_path_factory, as_of_day, reset_feeds):
     from smartrehab.catalog import load_catalog
+    from smartrehab.cli import FEED_DAYS, PIPELINE, generate_feeds
     from smartrehab.generate.legacy import generate
 
     # A new delivery arrives: the ingest DAG must pick up exactly that one.
@@ -39,13 +43,19 @@ def pipeline_ran(legacy_loaded, airflow_env, spark, settings, tmp_path_factory, 
     generate(load_catalog(settings.catalog_dir), scratch, settings.scale_factor, settings.seed, as_of_day, days=2,
              tables=settings.legacy_table_list)
     shutil.copytree(scratch / "legacy" / f"{NEW_DAY:%Y%m%d}", settings.landing_dir / "legacy" / f"{NEW_DAY:%Y%m%d}")
+    # The feeds of the demo window, for the people and units of the world on its last day.
+    reset_feeds()
+    generate_feeds(settings, as_of_day, (NEW_DAY - as_of_day).days, FEED_DAYS)
     runs = {}
-    for dag_id in ("legacy_ingest", "gold_build", "relapse_train", "relapse_score"):
+    for dag_id in PIPELINE:
         runs[dag_id] = _dag(settings, dag_id).test()
     return runs
 
 
-def test_all_three_dags_succeed(pipeline_ran):
+def test_every_dag_succeeds(pipeline_ran):
+    from smartrehab.cli import PIPELINE
+
+    assert list(pipeline_ran) == PIPELINE
     for dag_id, run in pipeline_ran.items():
         assert "success" in str(run.state), (dag_id, run.state)
 
@@ -111,3 +121,18 @@ def test_sql_endpoint_serves_gold(pipeline_ran, sql_endpoint, spark):
     cur.execute("show tables in gold")
     assert {"fct_daily_population", "relapse_risk_score"} <= {r[1] for r in cur.fetchall()}
     conn.close()
+
+
+def test_security_scores_for_every_unit_and_the_current_situation(pipeline_ran, spark):
+    from ml.security_situation import contract, score
+
+    scores = spark.table(score.SCORES_TABLE)
+    last = spark.table("silver.feed_unit_hourly").agg(F.max(F.to_date("hour"))).first()[0]
+    units = {(r["centre"], r["unit"]) for r in spark.table("silver.zone_placement").filter("is_current")
+             .select("centre", F.substring_index("brigade", "-", -1).alias("unit")).distinct().collect()}
+    today = scores.filter(F.col("score_date") == last).collect()
+    assert {(r["centre"], r["unit"]) for r in today} >= units and units
+    assert {r["level"] for r in today} <= {*(name for name, _ in contract.LEVELS), contract.INSUFFICIENT}
+    assert all((r["score"] is None) == (r["level"] == contract.INSUFFICIENT) for r in today)
+    current = spark.table(score.CURRENT_TABLE).collect()
+    assert {r["centre"] for r in current} == {c for c, _ in units}

@@ -8,7 +8,6 @@ Scores go to tables of this module, so ``gold.security_situation_*`` of the pipe
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from datetime import datetime, timedelta
 
 import pandas as pd
@@ -26,17 +25,13 @@ LEAK, VARIANT = "leak_security", "variant_security"
 
 
 @pytest.fixture(scope="module")
-def feeds_loaded(legacy_loaded, spark, settings, as_of_day):
+def feeds_loaded(legacy_loaded, spark, settings, as_of_day, reset_feeds):
     from smartrehab.feeds.contracts import CST
     from smartrehab.feeds.persons import legacy_persons
     from smartrehab.feeds.simulator import simulate
-    from spark_jobs.feeds import hourly, quality, silver, stream
+    from spark_jobs.feeds import hourly, silver, stream
 
-    shutil.rmtree(settings.landing_dir / "feeds", ignore_errors=True)
-    shutil.rmtree(settings.var_dir / "checkpoints", ignore_errors=True)
-    for t in (stream.BRONZE, stream.QUARANTINE, silver.SILVER, silver.DIM_LOCATION, silver.DEVICES,
-              silver.PATROL_PLAN, hourly.HOURLY, quality.ALERTS):
-        spark.sql(f"drop table if exists {t}")
+    reset_feeds()
     end = datetime.combine(as_of_day + timedelta(days=2), datetime.min.time(), tzinfo=CST)
     manifest = simulate(end - timedelta(days=FEED_DAYS), end, settings=settings,
                         persons=legacy_persons(settings, as_of_day, 1), batch_minutes=360)

@@ -48,8 +48,15 @@ def test_purged_split_keeps_no_training_horizon_inside_the_backtest():
     with pytest.raises(train.TrainingError, match="labelled feed days"):
         train.split(pdf[pdf["score_date"] < date(2026, 9, 10)])
     quiet = pdf.assign(**{contract.LABEL: 0})
-    with pytest.raises(train.TrainingError, match="no incident days"):
+    with pytest.raises(train.TrainingError, match="0 with an incident ahead"):
         train.split(quiet)
+    # Two incident unit-days in training cannot feed three calibration folds.
+    tr_days = sorted(tr["score_date"].unique())
+    rare = pdf.assign(**{contract.LABEL: 0})
+    rare.loc[rare["score_date"].isin(tr_days[:2]) & (rare.index % 7 == 0), contract.LABEL] = 1
+    rare.loc[rare["score_date"] >= first_test, contract.LABEL] = pdf[contract.LABEL]
+    with pytest.raises(train.TrainingError, match="training days .* need at least 3"):
+        train.split(rare)
 
 
 def test_precision_recall_and_same_budget_baseline():
