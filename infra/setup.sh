@@ -13,6 +13,7 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v unzip >/dev/null 2>&1 || need_apt+=(unzip)
 command -v ss >/dev/null 2>&1 || need_apt+=(iproute2)
 command -v runuser >/dev/null 2>&1 || need_apt+=(util-linux)
+ls /usr/sbin/sshd >/dev/null 2>&1 || need_apt+=(openssh-server)  # tests/unit/exchange: a real SFTP server
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}"
   if [ "$(id -u)" -ne 0 ]; then

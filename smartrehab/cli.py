@@ -10,6 +10,7 @@
     smartrehab stop       stop everything `serve` and `run` started
     smartrehab coverage   where every legacy item goes (bronze, silver, dbt models)
     smartrehab demo       setup + generate + run + serve --live, then print where to look
+    smartrehab export verify <package> --public-key <pem>   the receiver's check of an exchange package
 """
 
 from __future__ import annotations
@@ -183,6 +184,11 @@ def cmd_stop(s: Settings) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:2] == ["export", "verify"]:  # the receiver's verifier parses its own arguments
+        from smartrehab.exchange.verify import main as verify_main
+
+        return verify_main(argv[2:])
     parser = argparse.ArgumentParser(prog="smartrehab", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -201,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("status")
     sub.add_parser("stop")
     sub.add_parser("coverage", help="write docs/legacy_coverage.csv: where every legacy item goes")
+    e = sub.add_parser("export", help="data exchange packages (docs/exchange)")
+    esub = e.add_subparsers(dest="export_cmd", required=True)
+    esub.add_parser("verify", help="check a package: checksums, SM3, signature, schema", add_help=False)
     d = sub.add_parser("demo")
     d.add_argument("--as-of", default="2026-11-20")
     d.add_argument("--days", type=int, default=1)

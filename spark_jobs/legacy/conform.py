@@ -13,15 +13,17 @@ calls and 0.4-1 s of the driver before a single row was read (bench/README.md).
 
 from __future__ import annotations
 
+from datetime import date
+
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from smartrehab import citizen_id
 from smartrehab.catalog import Catalog, Item, LegacyTable
 from spark_jobs.common.pseudonym import pseudonym_sql
 from spark_jobs.common.sql import ident, lit
 
 META = ["_load_id", "_source_file", "_file_sha256", "_source_row", "_row_sha256", "_parse_error", "_raw_line"]
-ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 DATE_PATTERNS = ("yyyyMMdd", "yyyy-M-d", "yyyy/M/d", "yyyy'年'M'月'd'日'", "yyyy.M.d")
 DATETIME_PATTERNS = ("yyyy-M-d H:m:s", "yyyyMMddHHmmss", "yyyy/M/d H:m:s", "yyyy-M-d'T'H:m:s", "yyyy-M-d H:m",
                      "yyyyMMdd")
@@ -29,7 +31,6 @@ DATETIME_PATTERNS = ("yyyy-M-d H:m:s", "yyyyMMddHHmmss", "yyyy/M/d H:m:s", "yyyy
 
 INTEGER_RE = lit(r"^[+-]?\d{1,18}$")
 DECIMAL_RE = lit(r"^[+-]?\d{1,14}(\.\d+)?$")
-ID_NUMBER_RE = lit(r"^\d{17}[\dX]$")
 
 
 # Per accepted row, the clear values of its direct identifiers (for silver.restricted_identity).
@@ -51,16 +52,29 @@ def _parse(item: Item, v: str) -> str:
         return "coalesce(" + ", ".join(f"try_to_date({v}, {lit(p)})" for p in DATE_PATTERNS) + ")"
     if t == "datetime":
         return "coalesce(" + ", ".join(f"try_to_timestamp({v}, {lit(p)})" for p in DATETIME_PATTERNS) + ")"
-    if t == "id_number":
-        return f"upper({v})"
     return v
 
 
-def id_checksum_ok(v: str) -> str:
-    """GB 11643-1999: 17 digits, then the check character of their weighted sum mod 11 (SQL over ``v``)."""
-    total = " + ".join(f"CAST(substring({v}, {i + 1}, 1) AS INT) * {w}" for i, w in enumerate(ID_WEIGHTS))
-    return (f"({v} RLIKE {ID_NUMBER_RE} AND "
-            f"substring({v}, 18, 1) = substring('10X98765432', (({total}) % 11) + 1, 1))")
+def converted_column(item: Item) -> str:
+    """The silver column that says an ID number was delivered in the 15-digit form and converted to 18 digits."""
+    return item.silver_column.removesuffix("_pk") + "_from_15_digits"
+
+
+def _id_columns(df: DataFrame, items: list[Item], as_of: date | None) -> DataFrame:
+    """Per ID-number item, the GB 11643 rule (``smartrehab.citizen_id``) in three narrow projections, so each
+    step is computed once per row and the final projection refers to short columns: ``_idn_<col>`` the
+    normalised value, ``_id17_<col>`` its first 17 digits in the 18-digit form, ``_idv_<col>`` that form and
+    ``_idf_<col>`` the failure code (null when valid or empty)."""
+    if not items:
+        return df
+    as_of_sql = lit(as_of) if as_of else "current_date()"
+    n = {it.legacy_column: ident(f"_idn_{it.legacy_column}") for it in items}
+    f17 = {it.legacy_column: ident(f"_id17_{it.legacy_column}") for it in items}
+    df = df.selectExpr("*", *[f"{citizen_id.normalised_sql(ident(f'_raw_{c}'))} AS {n[c]}" for c in n])
+    df = df.selectExpr("*", *[f"{citizen_id.first17_sql(n[c])} AS {f17[c]}" for c in n])
+    return df.selectExpr("*", *[x for c in n for x in (
+        f"{citizen_id.value_sql(n[c], f17[c])} AS {ident(f'_idv_{c}')}",
+        f"{citizen_id.failure_sql(n[c], f17[c], as_of_sql)} AS {ident(f'_idf_{c}')}")])
 
 
 def _when(cond: str, value: str) -> str:
@@ -72,16 +86,18 @@ def _concat(*parts: str) -> str:
 
 
 def conform(bronze: DataFrame, table: LegacyTable, catalog: Catalog, key: str,
-            parent_keys: dict[str, DataFrame] | None = None, small: bool = False) -> DataFrame:
+            parent_keys: dict[str, DataFrame] | None = None, small: bool = False,
+            as_of: date | None = None) -> DataFrame:
     """``bronze`` holds the rows of one delivered file. ``parent_keys`` maps a referencing legacy column to a
     one-column DataFrame ``k`` holding the valid silver values (pseudonymised where the column is a direct
     identifier), each value once. ``small`` (a file of a few thousand rows) changes only the plan, not the
-    result."""
+    result. ``as_of`` bounds the birth dates in citizen ID numbers (default: the day the job runs)."""
     parent_keys = parent_keys or {}
     # Raw legacy columns get a prefix: Spark is case-insensitive, and a legacy column (HBSAG)
     # may share its name with its silver column (hbsag).
     raw_cols = [ident(f"_raw_{c}") for c in table.columns]
     df = bronze.selectExpr(*META, *[f"{ident(c)} AS {ident(f'_raw_{c}')}" for c in table.columns])
+    df = _id_columns(df, [it for it in table.items if it.data_type == "id_number"], as_of)
     rules: list[str] = []
     msgs: list[str] = []
     where = "concat(_source_file, ' line ', CAST(_source_row AS STRING), ': ')"
@@ -100,7 +116,7 @@ def conform(bronze: DataFrame, table: LegacyTable, catalog: Catalog, key: str,
     for it in table.items:
         raw = ident(f"_raw_{it.legacy_column}")
         v = _normalised(raw)
-        typed = _parse(it, v)
+        typed = ident(f"_idv_{it.legacy_column}") if it.data_type == "id_number" else _parse(it, v)
         shown = _concat(lit(f"{it.legacy_column}='"), f"coalesce({raw}, '')", lit("'"))
         col = ident(it.silver_column)
         if it.data_type in ("integer", "decimal", "date", "datetime"):
@@ -119,9 +135,15 @@ def conform(bronze: DataFrame, table: LegacyTable, catalog: Catalog, key: str,
             silver_cols.append(f"map({labels})[{v}] AS {ident(it.silver_column + '_label')}")
             continue
         if it.data_type == "id_number":
-            fail(f"{readable} AND {v} IS NOT NULL AND NOT {id_checksum_ok(f'upper({v})')}",
-                 f"id_checksum:{it.legacy_column}",
-                 _concat(where, lit(f"{it.legacy_column} fails the GB 11643 check digit")))
+            # One rule per ID: the first the number breaks (citizen_id.FAILURES, e.g. id_birth_date:SFZHM).
+            failure = ident(f"_idf_{it.legacy_column}")
+            text = " ".join(f"WHEN {lit(code)} THEN {lit(f'{it.legacy_column} {why}')}"
+                            for code, why in citizen_id.FAILURES.items())
+            rules.append(_when(readable, f"concat({failure}, {lit(':' + it.legacy_column)})"))
+            msgs.append(_when(f"{readable} AND {failure} IS NOT NULL",
+                              _concat(where, f"CASE {failure} {text} END")))
+            silver_cols.append(f"{citizen_id.converted_sql(ident(f'_idn_{it.legacy_column}'))} "
+                               f"AS {ident(converted_column(it))}")
         if it.is_direct_identifier:
             silver_cols.append(f"{pseudonym_sql(key, it.silver_column, typed)} AS {col}")
             identity_cols.append((it, typed))
@@ -141,7 +163,9 @@ def conform(bronze: DataFrame, table: LegacyTable, catalog: Catalog, key: str,
     dup = f"{readable} AND _source_row > coalesce(_dup_of, _source_row)"
     fail(dup, "duplicate_row", _concat(where, lit("exact duplicate of line "), "CAST(_dup_of AS STRING)"))
 
-    df = df.selectExpr(*META, *raw_cols, *silver_cols,
+    # The 18-digit ID values stay for _identities below.
+    id_values = [ident(f"_idv_{it.legacy_column}") for it in table.items if it.data_type == "id_number"]
+    df = df.selectExpr(*META, *raw_cols, *id_values, *silver_cols,
                        f"filter(array({', '.join(rules)}), x -> x IS NOT NULL) AS _rules",
                        f"filter(array({', '.join(msgs)}), x -> x IS NOT NULL) AS _messages")
     # Orphan references, in pseudonym space.
