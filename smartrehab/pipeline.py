@@ -133,8 +133,24 @@ def train_security_model(s: Settings, log=print) -> dict:
     from ml.security_situation import train
 
     r = train.train(get_spark("ml", s), s, log=log)
-    return {"model_version": r.model_version, "alias": r.alias, "reason": r.reason, "auc": r.roc_auc,
-            "baseline_auc": r.baseline_auc, "run_id": r.run_id, "backtest": r.backtest}
+    return _json_safe({"model_version": r.model_version, "alias": r.alias, "reason": r.reason, "auc": r.roc_auc,
+                       "baseline_auc": r.baseline_auc, "run_id": r.run_id, "backtest": r.backtest})
+
+
+def _json_safe(value):
+    """A task's return value as Airflow can store it (XCom is JSON): NaN and infinities become None,
+    numpy numbers plain ones."""
+    import math
+
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 @spark_step
@@ -143,4 +159,4 @@ def score_security_situation(s: Settings, log=print) -> dict:
     picture into gold.security_situation_current."""
     from ml.security_situation import score
 
-    return score.score(get_spark("ml", s), s, log=log)
+    return _json_safe(score.score(get_spark("ml", s), s, log=log))

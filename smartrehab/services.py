@@ -426,7 +426,7 @@ def start_superset(s: Settings, log=print) -> None:
 
 
 # ---- all --------------------------------------------------------------------------------------
-SERVICES = ("postgres", "thrift", "mlflow", "airflow", "superset")
+SERVICES = ("postgres", "thrift", "mlflow", "airflow", "superset", "feeds_live")
 
 
 # ---- live feed simulator ------------------------------------------------------------------------
@@ -453,7 +453,7 @@ def status(s: Settings) -> dict[str, str]:
              "superset": ("127.0.0.1", s.superset_port)}
     out = {name: ("up" if port_open(*hp) else "down") + f" {hp[0]}:{hp[1]}" for name, hp in ports.items()}
     pid = _running_pid(s, "feeds_live")
-    out["feeds"] = f"live simulator pid {pid}" if pid else "no live simulator"
+    out["feeds_live"] = f"up pid {pid}" if pid else "down (no live simulator)"
     return out
 
 

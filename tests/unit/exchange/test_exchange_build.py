@@ -22,6 +22,7 @@ from exchange_support import (
     population_tables,
 )
 
+from smartrehab import citizen_id
 from smartrehab.exchange import crypto
 from smartrehab.exchange.bag import BuildRefused, build_package, exchange_pseudonym, write_zip
 from smartrehab.exchange.verify import verify_bag
@@ -249,7 +250,13 @@ def test_receiver_not_authorised_for_an_identifier_is_refused(settings, tmp_path
     assert not any(tmp_path.glob("person_events*"))
 
 
-ID_LIKE = re.compile(rb"\d{17}[\dX]")
+# 18 characters shaped like an ID number that are not part of a longer run of hex digits (a pseudonym may
+# hold 18 decimal digits in a row) and carry a valid GB 11643 check character.
+ID_LIKE = re.compile(rb"(?<![0-9a-fA-F])\d{17}[\dX](?![0-9a-fA-F])")
+
+
+def _has_id_number(blob: bytes) -> bool:
+    return any(citizen_id.check(m.group().decode()).ok for m in ID_LIKE.finditer(blob))
 
 
 def test_independent_scan_finds_identifiers_only_where_authorised(settings, tmp_path):
@@ -266,7 +273,7 @@ def test_independent_scan_finds_identifiers_only_where_authorised(settings, tmp_
         bag = build_package(settings, package, MONTH, receiver, tabs, tmp_path, as_of=AS_OF_MONTH)
         blob = b"".join(bag_files(bag).values())
         names = any(n.encode(enc) in blob for n, _ in PEOPLE.values() for enc in ("utf-8", "gb18030"))
-        found[(package, receiver)] = (bool(ID_LIKE.search(blob)), names)
+        found[(package, receiver)] = (_has_id_number(blob), names)
     assert found[("person_events", "moj")] == (False, False)
     assert found[("person_events", "police")] == (True, True)
     assert found[("incident_report", "court")] == (True, True)
