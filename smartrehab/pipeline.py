@@ -14,11 +14,12 @@ from smartrehab.spark import explain_out_of_memory, get_spark
 
 
 def spark_step(fn):
-    """A pipeline step that uses Spark: an out-of-memory failure is re-raised naming the setting to change."""
+    """A pipeline step that uses Spark: an out-of-memory failure is re-raised naming the setting to change;
+    the result is made JSON-safe, since the DAG tasks return it to XCom."""
     @functools.wraps(fn)
     def run(s: Settings, *args, **kwargs):
         try:
-            return fn(s, *args, **kwargs)
+            return _json_safe(fn(s, *args, **kwargs))
         except Exception as e:
             hint = explain_out_of_memory(e, s)
             if hint is None:
@@ -133,13 +134,13 @@ def train_security_model(s: Settings, log=print) -> dict:
     from ml.security_situation import train
 
     r = train.train(get_spark("ml", s), s, log=log)
-    return _json_safe({"model_version": r.model_version, "alias": r.alias, "reason": r.reason, "auc": r.roc_auc,
-                       "baseline_auc": r.baseline_auc, "run_id": r.run_id, "backtest": r.backtest})
+    return {"model_version": r.model_version, "alias": r.alias, "reason": r.reason, "auc": r.roc_auc,
+            "baseline_auc": r.baseline_auc, "run_id": r.run_id, "backtest": r.backtest}
 
 
 def _json_safe(value):
-    """A task's return value as Airflow can store it (XCom is JSON): NaN and infinities become None,
-    numpy numbers plain ones."""
+    """A step's result as Airflow can store it (XCom is JSON): NaN and infinities become None, numpy numbers
+    plain ones."""
     import math
 
     if isinstance(value, dict):
@@ -159,4 +160,4 @@ def score_security_situation(s: Settings, log=print) -> dict:
     picture into gold.security_situation_current."""
     from ml.security_situation import score
 
-    return _json_safe(score.score(get_spark("ml", s), s, log=log))
+    return score.score(get_spark("ml", s), s, log=log)
