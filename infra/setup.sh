@@ -14,6 +14,7 @@ command -v unzip >/dev/null 2>&1 || need_apt+=(unzip)
 command -v ss >/dev/null 2>&1 || need_apt+=(iproute2)
 command -v runuser >/dev/null 2>&1 || need_apt+=(util-linux)
 ls /usr/sbin/sshd >/dev/null 2>&1 || need_apt+=(openssh-server)  # tests/unit/exchange: a real SFTP server
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)  # tests/integration/test_dashboards_browser.py (Playwright, no browser download)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}"
   if [ "$(id -u)" -ne 0 ]; then
