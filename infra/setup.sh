@@ -14,6 +14,12 @@ command -v unzip >/dev/null 2>&1 || need_apt+=(unzip)
 command -v ss >/dev/null 2>&1 || need_apt+=(iproute2)
 command -v runuser >/dev/null 2>&1 || need_apt+=(util-linux)
 ls /usr/sbin/sshd >/dev/null 2>&1 || need_apt+=(openssh-server)  # tests/unit/exchange: a real SFTP server
+# The embedded directory (smartrehab/access/directory.py) and its client tools; python-ldap (Superset's
+# AUTH_LDAP) builds against libldap and libsasl2 where no wheel fits.
+ls /usr/sbin/slapd >/dev/null 2>&1 || need_apt+=(slapd)
+command -v ldapwhoami >/dev/null 2>&1 || need_apt+=(ldap-utils)
+ls /usr/include/ldap.h >/dev/null 2>&1 || need_apt+=(libldap2-dev)
+ls /usr/include/sasl/sasl.h >/dev/null 2>&1 || need_apt+=(libsasl2-dev)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)  # tests/integration/test_dashboards_browser.py (Playwright, no browser download)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}"
@@ -22,6 +28,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     exit 1
   fi
   apt-get update -qq
+  # slapd's own debconf questions are not asked (noninteractive): the system's /etc/ldap instance is left
+  # unused, the platform runs its own slapd with its own config under var/ldap.
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 command -v "$PY" >/dev/null 2>&1 || { echo "setup: $PY not found; install Python 3.11" >&2; exit 1; }

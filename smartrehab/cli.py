@@ -11,6 +11,7 @@
     smartrehab coverage   where every legacy item goes (bronze, silver, dbt models)
     smartrehab demo       setup + generate + run + serve --live, then print where to look
     smartrehab export verify <package> --public-key <pem>   the receiver's check of an exchange package
+    smartrehab audit verify   recompute the hash chain of audit.access_log; exit 1 naming the first broken record
 """
 
 from __future__ import annotations
@@ -130,7 +131,9 @@ def cmd_run(s: Settings, args) -> None:
 
 def cmd_serve(s: Settings, live: bool = False, as_of: str = "2026-11-20", days: int = 1) -> None:
     from smartrehab import services, superset
+    from smartrehab.access import directory
 
+    directory.start(s, log=progress)
     services.start_postgres(s, log=progress)
     services.start_thrift(s, log=progress)
     services.start_mlflow(s, log=progress)
@@ -177,6 +180,19 @@ def cmd_coverage(s: Settings) -> None:
     progress(f"coverage: {len(rows)} items, {used} used by dbt models; written to {out}")
 
 
+def cmd_audit_verify(s: Settings) -> int:
+    from smartrehab import audit
+
+    verdict = audit.verify(s)
+    if verdict.ok:
+        print(f"audit: {audit.TABLE} intact, {verdict.records} records chained ({audit.table_path(s)})")
+        return 0
+    print(f"audit: {audit.TABLE} FAILS verification ({verdict.records} records read):", file=sys.stderr)
+    for problem in verdict.problems:
+        print(f"  {problem}", file=sys.stderr)
+    return 1
+
+
 def cmd_stop(s: Settings) -> None:
     from smartrehab import services
 
@@ -210,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     e = sub.add_parser("export", help="data exchange packages (docs/exchange)")
     esub = e.add_subparsers(dest="export_cmd", required=True)
     esub.add_parser("verify", help="check a package: checksums, SM3, signature, schema", add_help=False)
+    au = sub.add_parser("audit", help="the audit trail audit.access_log (docs/security.md)")
+    ausub = au.add_subparsers(dest="audit_cmd", required=True)
+    ausub.add_parser("verify", help="recompute the hash chain; exit 1 naming the first deleted or altered record")
     d = sub.add_parser("demo")
     d.add_argument("--as-of", default="2026-11-20")
     d.add_argument("--days", type=int, default=1)
@@ -236,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
             cmd_stop(s)
         elif args.cmd == "coverage":
             cmd_coverage(s)
+        elif args.cmd == "audit":
+            return cmd_audit_verify(s)
         elif args.cmd == "demo":
             cmd_setup(s)
             cmd_generate(s, args)

@@ -426,7 +426,7 @@ def start_superset(s: Settings, log=print) -> None:
 
 
 # ---- all --------------------------------------------------------------------------------------
-SERVICES = ("postgres", "thrift", "mlflow", "airflow", "superset", "feeds_live")
+SERVICES = ("postgres", "directory", "thrift", "mlflow", "airflow", "superset", "feeds_live")
 
 
 # ---- live feed simulator ------------------------------------------------------------------------
@@ -450,15 +450,17 @@ def start_feeds_live(s: Settings, as_of: str, days: int, log=print) -> None:
 def status(s: Settings) -> dict[str, str]:
     ports = {"postgres": (s.pg_host, s.pg_port), "thrift": (s.thrift_host, s.thrift_port),
              "mlflow": ("127.0.0.1", s.mlflow_port), "airflow": ("127.0.0.1", s.airflow_port),
-             "superset": ("127.0.0.1", s.superset_port)}
+             "superset": ("127.0.0.1", s.superset_port), "directory": ("127.0.0.1", s.ldap_port)}
     out = {name: ("up" if port_open(*hp) else "down") + f" {hp[0]}:{hp[1]}" for name, hp in ports.items()}
+    if not s.ldap_embedded:
+        out["directory"] = f"external {s.ldap_uri}"
     pid = _running_pid(s, "feeds_live")
     out["feeds_live"] = f"up pid {pid}" if pid else "down (no live simulator)"
     return out
 
 
 def stop_all(s: Settings, log=print) -> None:
-    for name in ("feeds_live", "superset", "airflow", "mlflow", "thrift"):
+    for name in ("feeds_live", "superset", "airflow", "mlflow", "thrift", "slapd"):
         if _stop_pid(s, name):
             log(f"stopped {name}")
     if stop_postgres(s):

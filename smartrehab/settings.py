@@ -58,6 +58,15 @@ class Settings:
     mlflow_tracking_uri: str = ""
     superset_port: int = 8088
     superset_admin: str = "admin"
+    # The directory every login authenticates against (docs/security.md). Empty ldap_url: the embedded
+    # OpenLDAP (slapd) on 127.0.0.1:ldap_port, seeded from infra/access/roles.yaml; in production the
+    # bureau's directory, e.g. ldaps://dir.bureau.internal:636, with its own base DN.
+    ldap_port: int = 3890
+    ldap_url: str = ""
+    ldap_base_dn: str = "dc=smartrehab,dc=invalid"
+    # Audit records (audit.access_log) are kept at least this many days (网络安全法 Art. 21: six months);
+    # values under 183 are refused.
+    audit_retention_days: int = 400
     # Secret source: "file" keeps generated secrets in var/secrets (mode 0600);
     # "env" reads SMARTREHAB_SECRET_<NAME> (e.g. from a vault agent or CI secret store).
     secret_source: str = "file"
@@ -148,6 +157,29 @@ class Settings:
     @property
     def superset_venv(self) -> Path:
         return self.repo_root / ".venv-superset"
+
+    # ---- identity and audit ----------------------------------------------------------------
+    @property
+    def ldap_embedded(self) -> bool:
+        return not self.ldap_url
+
+    @property
+    def ldap_uri(self) -> str:
+        return self.ldap_url or f"ldap://127.0.0.1:{self.ldap_port}"
+
+    @property
+    def ldap_dir(self) -> Path:
+        """The embedded directory's own config (slapd.d) and database."""
+        return self.var_dir / "ldap"
+
+    @property
+    def access_roles_file(self) -> Path:
+        return self.repo_root / "infra" / "access" / "roles.yaml"
+
+    @property
+    def audit_dir(self) -> Path:
+        """The audit chain's lock and head anchor (beside, not inside, the lake)."""
+        return self.var_dir / "audit"
 
     def extra_spark_conf(self) -> dict[str, str]:
         pairs = [p for p in self.spark_conf.split(";") if p.strip()]

@@ -23,6 +23,7 @@ TEST_ENV = {
     "SMARTREHAB_SUPERSET_PORT": "8089",
     "SMARTREHAB_AIRFLOW_PORT": "8081",
     "SMARTREHAB_MLFLOW_PORT": "5001",
+    "SMARTREHAB_LDAP_PORT": "3891",
     "SMARTREHAB_SCALE_FACTOR": "0.01",
     "SMARTREHAB_SPARK_DRIVER_MEMORY": "3g",
     # The full extract (about 4 MiB) keeps generated code, the incremental day (under 0.1 MiB) is
@@ -89,6 +90,15 @@ def sql_endpoint(metastore):
 
     services.start_thrift(metastore)
     return metastore
+
+
+@pytest.fixture(scope="session")
+def directory(settings):
+    """The embedded OpenLDAP of the tests' var dir, seeded from infra/access/roles.yaml (about a second)."""
+    from smartrehab.access import directory as ldap_directory
+
+    ldap_directory.start(settings, log=lambda _message: None)
+    return settings
 
 
 @pytest.fixture(scope="session")

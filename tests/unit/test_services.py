@@ -40,6 +40,7 @@ def test_missing_java_says_what_to_install(monkeypatch):
 
 def test_status_reports_each_service_down_on_unused_ports(tmp_path):
     s = load_settings({"SMARTREHAB_VAR_DIR": str(tmp_path), "SMARTREHAB_PG_PORT": "1", "SMARTREHAB_THRIFT_PORT": "2",
-                       "SMARTREHAB_MLFLOW_PORT": "3", "SMARTREHAB_AIRFLOW_PORT": "4", "SMARTREHAB_SUPERSET_PORT": "5"})
+                       "SMARTREHAB_MLFLOW_PORT": "3", "SMARTREHAB_AIRFLOW_PORT": "4", "SMARTREHAB_SUPERSET_PORT": "5",
+                       "SMARTREHAB_LDAP_PORT": "6"})
     st = services.status(s)
     assert set(st) == set(services.SERVICES) and all(v.startswith("down") for v in st.values())
