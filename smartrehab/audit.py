@@ -23,7 +23,6 @@ metastore so the SQL endpoint and Spark read it as ``audit.access_log``.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import hmac
 import json
 import os
