@@ -21,6 +21,7 @@ command -v ldapwhoami >/dev/null 2>&1 || need_apt+=(ldap-utils)
 ls /usr/include/ldap.h >/dev/null 2>&1 || need_apt+=(libldap2-dev)
 ls /usr/include/sasl/sasl.h >/dev/null 2>&1 || need_apt+=(libsasl2-dev)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)  # tests/integration/test_dashboards_browser.py (Playwright, no browser download)
+ls /usr/share/fonts/truetype/wqy/wqy-microhei.ttc >/dev/null 2>&1 || need_apt+=(fonts-wqy-microhei)  # Chinese glyphs in its screenshots
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}"
   if [ "$(id -u)" -ne 0 ]; then
