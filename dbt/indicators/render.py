@@ -32,6 +32,7 @@ MARTS = HERE.parent / "models" / "marts"
 DOCS = HERE.parent / "models" / "docs" / "indicators.md"
 DATASETS = ROOT / "superset_assets" / "datasets" / "smartrehab_sql_endpoint"
 DICTIONARY = HERE / "export_dictionary.csv"
+CENTRES = ROOT / "catalog" / "code_tables" / "centre.csv"
 
 DATABASE_UUID = "be6fa3c5-10cb-4894-ad49-0479ce618827"  # superset_assets/databases/smartrehab_sql_endpoint.yaml
 UUID_NAMESPACE = uuid.UUID("5d0f7e52-3c61-4d0b-9d7e-6f1f4f9a2c11")  # fixed: dataset UUIDs never change
@@ -100,6 +101,50 @@ def render_docs(indicators: list[dict]) -> str:
 
 
 # ---- Superset datasets ------------------------------------------------------------------------
+def centre_name_expression(column: str = "centre", path: Path = CENTRES) -> str:
+    """SQL that turns a centre code into its Chinese name, from the national code table (catalog/).
+
+    Dashboards show names, not codes; the names live in the catalog's code table, so a new or renamed
+    centre is a change of that file and a re-render, not of the charts. Unknown codes show as themselves.
+    """
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    whens = " ".join(f"WHEN '{r['code']}' THEN '{r['label_zh']}'" for r in rows)
+    return f"CASE {column} {whens} ELSE {column} END"
+
+
+def centre_name_column(column: str = "centre") -> dict:
+    """A computed Superset column ``centre_name`` (戒毒所名称) beside a centre code column."""
+    return {
+        "column_name": "centre_name",
+        "verbose_name": "戒毒所 / Centre",
+        "is_dttm": False,
+        "is_active": True,
+        "type": "STRING",
+        "groupby": True,
+        "filterable": True,
+        "expression": centre_name_expression(column),
+        "description": "戒毒所名称（代码表 catalog/code_tables/centre.csv）/ Centre name from the centre code table.",
+        "python_date_format": None,
+        "extra": {},
+    }
+
+
+def value_label_column(col: dict, labels: dict) -> dict:
+    """A computed column ``<name>_label`` that shows the words of ``meta.value_labels`` instead of the codes."""
+    def lit(v):
+        return str(v) if isinstance(v, int) else "'" + str(v) + "'"
+
+    whens = " ".join(f"WHEN {lit(k)} THEN '{v}'" for k, v in labels.items())
+    label = (col.get("meta") or {}).get("label") or col["name"]
+    return {
+        "column_name": f"{col['name']}_label", "verbose_name": label, "is_dttm": False, "is_active": True,
+        "type": "STRING", "groupby": True, "filterable": True,
+        "expression": f"CASE {col['name']} {whens} ELSE CAST({col['name']} AS STRING) END",
+        "description": f"{label}（文字）/ {col['name']} in words", "python_date_format": None, "extra": {},
+    }
+
+
 def dataset_uuid(model: dict) -> str:
     return str((model.get("meta") or {}).get("superset_uuid") or uuid.uuid5(UUID_NAMESPACE, f"gold.{model['name']}"))
 
@@ -138,6 +183,12 @@ def render_dataset(model: dict, indicators: list[dict], by_id: dict[str, dict]) 
             "python_date_format": None,
             "extra": {},
         })
+    if any(c["name"] == "centre" for c in columns):
+        out_columns.append(centre_name_column())
+    for c in columns:  # codes a dashboard shows as words: meta.value_labels in the model's YAML
+        labels = (c.get("meta") or {}).get("value_labels")
+        if labels:
+            out_columns.append(value_label_column(c, labels))
     metrics = [{
         "metric_name": ind["id"],
         "verbose_name": f"{ind['name_zh']} / {ind['name_en']}",

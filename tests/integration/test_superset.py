@@ -110,7 +110,7 @@ def test_bundle_layout():
     assert database["sqlalchemy_uri"] == f"hive://{settings.thrift_host}:{settings.thrift_port}/gold"
     assert database["allow_dml"] is False and database["expose_in_sqllab"] is True
     chart_nodes = [n for n in dashboard["position"].values() if isinstance(n, dict) and n["type"] == "CHART"]
-    assert {n["meta"]["uuid"] for n in chart_nodes} == set(CHART_UUIDS.values())
+    assert set(CHART_UUIDS.values()) <= {n["meta"]["uuid"] for n in chart_nodes}
 
 
 @pytest.mark.services
@@ -134,7 +134,7 @@ def test_import_is_idempotent(imported, superset_stack):
     assert ours[0]["slug"] == "leadership-overview"
     charts = client.get(f"/api/v1/dashboard/{ours[0]['id']}/charts")["result"]
     chart_ids = {client.chart_id(u) for u in CHART_UUIDS.values()}
-    assert {c["id"] for c in charts} == chart_ids
+    assert chart_ids <= {c["id"] for c in charts}
 
 
 @pytest.mark.services

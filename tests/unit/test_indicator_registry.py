@@ -49,9 +49,15 @@ def test_check_fails_when_the_registry_changes(render, indicators, monkeypatch):
     assert first_dataset in stale
 
 
+def _indicator_datasets(render) -> list:
+    """The dataset files this renderer writes (superset_assets/render.py writes the others)."""
+    return [p for p in sorted(render.DATASETS.glob("*.yaml"))
+            if p.read_text(encoding="utf-8").startswith(render.GENERATED)]
+
+
 def test_every_indicator_is_a_superset_metric_with_the_registry_text(render, indicators):
     metrics = {}
-    for path in sorted(render.DATASETS.glob("*.yaml")):
+    for path in _indicator_datasets(render):
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
         for m in doc.get("metrics") or []:
             assert m["metric_name"] not in metrics, f"metric {m['metric_name']} defined twice"
@@ -68,21 +74,41 @@ def test_every_indicator_is_a_superset_metric_with_the_registry_text(render, ind
 
 def test_dataset_columns_come_from_the_dbt_yaml(render):
     models = render.load_models()
-    for path in sorted(render.DATASETS.glob("*.yaml")):
+    for path in _indicator_datasets(render):
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
         model = models[doc["table_name"]]
-        assert [c["column_name"] for c in doc["columns"]] == [c["name"] for c in model["columns"]]
+        physical = [c for c in doc["columns"] if c["expression"] is None]
+        assert [c["column_name"] for c in physical] == [c["name"] for c in model["columns"]]
+        computed = {c["column_name"]: c["expression"] for c in doc["columns"] if c["expression"] is not None}
+        has_centre = any(c["name"] == "centre" for c in model["columns"])
+        expected = {"centre_name": render.centre_name_expression()} if has_centre else {}
+        for c in model["columns"]:
+            labels = (c.get("meta") or {}).get("value_labels")
+            if labels:
+                expected[f"{c['name']}_label"] = render.value_label_column(c, labels)["expression"]
+                assert all(f"THEN '{v}'" in expected[f"{c['name']}_label"] for v in labels.values())
+        assert computed == expected, path.name
         dates = [c["column_name"] for c in doc["columns"] if c["is_dttm"]]
         assert doc["main_dttm_col"] == (dates[0] if dates else None)
 
 
 def test_chart_metrics_are_registry_metrics(render, indicators):
-    """A chart may only use metrics its dataset defines, i.e. indicators of the registry."""
+    """A chart may only use metrics its dataset defines: on a generated dataset, indicators of the registry."""
     ids = {ind["id"] for ind in indicators}
+    datasets = {}
+    for path in (ROOT / "superset_assets" / "datasets").rglob("*.yaml"):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        datasets[doc["uuid"]] = (path.read_text(encoding="utf-8").startswith(render.GENERATED),
+                                 {m["metric_name"] for m in doc.get("metrics") or []})
     for path in sorted((ROOT / "superset_assets" / "charts").glob("*.yaml")):
-        params = yaml.safe_load(path.read_text(encoding="utf-8"))["params"]
-        used = list(params.get("metrics") or []) + ([params["metric"]] if params.get("metric") else [])
-        assert used and set(used) <= ids, (path.name, used)
+        chart = yaml.safe_load(path.read_text(encoding="utf-8"))
+        params = chart["params"]
+        used = [m for key in ("metrics", "percent_metrics") for m in params.get(key) or []]
+        used += [params[key] for key in ("metric", "secondary_metric", "x", "y", "size") if params.get(key)]
+        generated, defined = datasets[chart["dataset_uuid"]]
+        assert used or params.get("query_mode") == "raw", (path.name, "no metric")
+        assert all(isinstance(m, str) for m in used), (path.name, "ad-hoc metric: define it in the dataset", used)
+        assert set(used) <= (ids & defined if generated else defined), (path.name, used)
 
 
 def test_bundle_with_generated_datasets_passes_the_asset_checks():
