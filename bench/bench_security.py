@@ -37,6 +37,8 @@ def main() -> None:
     ap.add_argument("--as-of", default="2026-11-20")
     ap.add_argument("--feed-days", type=int, default=7)
     ap.add_argument("--train", action="store_true", help="train and backtest before scoring")
+    ap.add_argument("--reuse-lake", action="store_true",
+                    help="skip the set-up: keep the lake and feeds of the previous run in the same var dir")
     args = ap.parse_args()
     os.environ["SMARTREHAB_LEGACY_TABLES"] = ",".join(LEGACY_TABLES)
     os.environ["SMARTREHAB_SCALE_FACTOR"] = str(args.sf)
@@ -57,28 +59,34 @@ def main() -> None:
     services.start_postgres(s)
     services.ensure_metastore(s)
     spark = get_spark("bench", s)
-    for db in ("bronze", "silver", "quarantine", "audit"):
-        if spark.catalog.databaseExists(db):
-            for tb in spark.catalog.listTables(db):
-                spark.sql(f"drop table if exists {db}.{tb.name}")
-    shutil.rmtree(s.landing_dir, ignore_errors=True)
-    shutil.rmtree(s.var_dir / "checkpoints", ignore_errors=True)
     setup = {}
-    t = time.time()
-    generate(load_catalog(s.catalog_dir), s.landing_dir, args.sf, s.seed, as_of, tables=LEGACY_TABLES)
-    ingest.run(spark, s, log=lambda _m: None)
-    setup["legacy"] = time.time() - t
-    t = time.time()
-    end = datetime.combine(as_of + timedelta(days=1), datetime.min.time(), tzinfo=CST)
-    manifest = simulate(end - timedelta(days=args.feed_days), end, settings=s,
-                        persons=legacy_persons(s, as_of, 0), batch_minutes=360)
+    if args.reuse_lake:
+        manifests = sorted((s.landing_dir / "feeds" / "_manifests").glob("manifest_*.json"))
+        if not manifests:
+            raise SystemExit(f"--reuse-lake: no feed manifest under {s.landing_dir}; run once without it")
+        manifest = json.loads(manifests[-1].read_text(encoding="utf-8"))
+    else:
+        for db in ("bronze", "silver", "quarantine", "audit"):
+            if spark.catalog.databaseExists(db):
+                for tb in spark.catalog.listTables(db):
+                    spark.sql(f"drop table if exists {db}.{tb.name}")
+        shutil.rmtree(s.landing_dir, ignore_errors=True)
+        shutil.rmtree(s.var_dir / "checkpoints", ignore_errors=True)
+        t = time.time()
+        generate(load_catalog(s.catalog_dir), s.landing_dir, args.sf, s.seed, as_of, tables=LEGACY_TABLES)
+        ingest.run(spark, s, log=lambda _m: None)
+        setup["legacy"] = time.time() - t
+        t = time.time()
+        end = datetime.combine(as_of + timedelta(days=1), datetime.min.time(), tzinfo=CST)
+        manifest = simulate(end - timedelta(days=args.feed_days), end, settings=s,
+                            persons=legacy_persons(s, as_of, 0), batch_minutes=360)
+        setup["simulate"] = time.time() - t
+        t = time.time()
+        stream.run(spark, s, available_now=True)
+        silver.run(spark, s)
+        hourly.run(spark, s)
+        setup["ingest"] = time.time() - t
     lines = sum(manifest["counts"]["lines"].values())
-    setup["simulate"] = time.time() - t
-    t = time.time()
-    stream.run(spark, s, available_now=True)
-    silver.run(spark, s)
-    hourly.run(spark, s)
-    setup["ingest"] = time.time() - t
 
     stages, trained = {}, None
     if args.train:
@@ -106,11 +114,11 @@ def main() -> None:
                     f"{b['red_orange_recall']:.3f}; baseline at the same budget precision "
                     f"{b['baseline_precision']:.3f} recall {b['baseline_recall']:.3f}")
     line = (f"| {datetime.now():%Y-%m-%d} | {machine()} | `bench/bench_security.py --sf {args.sf} --feed-days "
-            f"{args.feed_days}{' --train' if args.train else ''}`: security situation, driver memory "
+            f"{args.feed_days}{' --train' if args.train else ''}{' --reuse-lake' if args.reuse_lake else ''}`: security situation, driver memory "
             f"{s.spark_driver_memory} | {lines} feed lines, {manifest['counts']['incidents']} incidents in the "
             f"window; {len(frame)} unit-days of {units} units | scored {scored['scored']} unit-days, levels "
             f"{json.dumps(scored['levels'], ensure_ascii=False)} | {figures}{backtest}; set-up (not part of the "
-            f"figures): " + ", ".join(f"{k} {v:.0f} s" for k, v in setup.items()) + " |\n")
+            f"figures): " + (", ".join(f"{k} {v:.0f} s" for k, v in setup.items()) or "reused") + " |\n")
     append_result(line)
     print(line)
     if trained is not None:

@@ -72,11 +72,13 @@ ANOMALY_INPUTS = ["alarms_ratio", "night_alarms_ratio", "access_anomalies_ratio"
                   "serious_violations_1d", "help_calls_1d"]
 COLUMNS = KEYS + COVERAGE + FEATURE_NAMES + NORMS + [LABEL]
 
-# The score (0-100) and its four-colour level (四色预警). score = 100 * (W_MODEL * p + (1 - W_MODEL) * a),
-# p the calibrated probability of an incident in the next 7 days, a the anomaly percentile of the day
-# among the training unit-days (0-1). Cut-offs on the score, highest first.
+# The score (0-100) and its four-colour level (四色预警). c = W_MODEL * P(p) + (1 - W_MODEL) * a, with p the
+# calibrated probability of an incident in the next 7 days, P(p) its percentile and a the anomaly
+# percentile of the day, both among the training unit-days (0-1); score = 100 * the percentile of c among
+# the training unit-days. Cut-offs on the score, highest first: 红 the riskiest 3 % of ordinary unit-days,
+# 橙 the next 7 %, 黄 the next 15 %, 蓝 the other three quarters. In a tense period more units reach them.
 W_MODEL = 0.75
-LEVELS = (("红", 50.0), ("橙", 35.0), ("黄", 22.0), ("蓝", 0.0))
+LEVELS = (("红", 97.0), ("橙", 90.0), ("黄", 75.0), ("蓝", 0.0))
 INSUFFICIENT = "数据不足"
 # A unit-day is scored only with enough input: hours with feed data, and days of history for its norm.
 MIN_HOURS = 18

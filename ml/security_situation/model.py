@@ -35,10 +35,18 @@ def classifier(kind: str, seed: int):
     return CalibratedClassifierCV(base, method="sigmoid", cv=CV_FOLDS)
 
 
+def _percentile(reference: np.ndarray, values) -> np.ndarray:
+    """Share of the (sorted) reference values at or below each value, 0-1."""
+    return np.searchsorted(reference, np.asarray(values, dtype=float), side="right") / len(reference)
+
+
 class SituationModel(ClassifierMixin, BaseEstimator):
     """``predict_proba``: the calibrated probability of an incident within 7 days; ``anomaly``: the
     isolation-forest outlyingness of the day as a percentile of the training unit-days (0-1);
-    ``score``: the two combined on 0-100 (``contract.W_MODEL``)."""
+    ``score``: the two combined (``contract.W_MODEL`` on the probability's percentile, the rest on the
+    anomaly percentile) and put on 0-100 as the percentile of that combination among the training
+    unit-days, so a score of 90 means riskier than 90 % of the unit-days the model learnt from, whatever
+    the base rate (the level cut-offs of ``contract.LEVELS`` are on this scale)."""
 
     def __init__(self, kind: str = "hgb", seed: int = 0):
         self.kind = kind
@@ -56,18 +64,22 @@ class SituationModel(ClassifierMixin, BaseEstimator):
         self.forest_ = make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True),
                                      IsolationForest(n_estimators=200, random_state=self.seed)).fit(A)
         self.anomaly_reference_ = np.sort(-self.forest_.score_samples(A))
+        self.p_reference_ = np.sort(self.classifier_.predict_proba(X)[:, 1])
+        self.combined_reference_ = np.sort(self._combined(X))
         return self
 
     def predict_proba(self, X):
         return self.classifier_.predict_proba(X[contract.FEATURE_NAMES])
 
     def anomaly(self, X):
-        raw = -self.forest_.score_samples(X[contract.ANOMALY_INPUTS])
-        return np.searchsorted(self.anomaly_reference_, raw, side="right") / len(self.anomaly_reference_)
+        return _percentile(self.anomaly_reference_, -self.forest_.score_samples(X[contract.ANOMALY_INPUTS]))
+
+    def _combined(self, X) -> np.ndarray:
+        p = _percentile(self.p_reference_, self.predict_proba(X)[:, 1])
+        return contract.W_MODEL * p + (1 - contract.W_MODEL) * self.anomaly(X)
 
     def score(self, X, y=None):   # noqa: ARG002 - sklearn's signature; returns the 0-100 score, not accuracy
-        p = self.predict_proba(X)[:, 1]
-        return np.round(100 * (contract.W_MODEL * p + (1 - contract.W_MODEL) * self.anomaly(X)), 2)
+        return np.round(100 * _percentile(self.combined_reference_, self._combined(X)), 2)
 
 
 # ---- drivers ----------------------------------------------------------------------------------------

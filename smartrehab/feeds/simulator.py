@@ -19,7 +19,7 @@ scale factor (SF1 = 3 centres, 2,700 beds; persons and devices scale with SF):
   tripwires on the wall cameras, the control-room alarm, a unit door forced), search (contraband, drugs), fire
   and quiet (hunger strikes). The manifest lists each incident with its register number (SJBH), kind, type,
   unit, start and event ids. ``incident_scale`` multiplies the hazard (1 = the register; more only adds);
-* precursors driven by the same latent tension of each unit and day: on a tense day (level ``max(0, x - 0.5)``)
+* precursors driven by the same latent tension of each unit and day: on a tense day (level ``max(0, x - 0.25)``)
   the unit's feeds show alarms, forced / held-open / denied doors, video alerts, serious violations and
   penalties, agitated vitals (heart rate and pressure up), room cameras and intercoms going silent, and patrol
   rounds skipped, checkpoints missed and scans late (:data:`PRECURSOR_RATES`, :data:`PATROL_GAP`); half of the

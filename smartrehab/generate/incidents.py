@@ -4,12 +4,14 @@ One plan, read by the legacy incident register (AQ_SJDJ, ``smartrehab.generate.l
 simulator (``smartrehab.feeds.simulator``), so that a register entry and a burst of feed events are the same
 incident, in the same unit at the same minute. See ``docs/synthetic-story.md`` (Security).
 
-* **Tension** ``x`` of a unit on a day: an AR(1) with ``phi = 0.8`` and unit variance, written as the
+* **Tension** ``x`` of a unit on a day: an AR(1) with ``phi = 0.9`` and unit variance, written as the
   exponentially weighted sum of the unit's daily shocks over the last :data:`MEMORY_DAYS` days
   (``x_d = sqrt(1 - phi^2) * sum_k phi^k e_{d-k}``, shocks standard normal per (seed, centre, unit, day)).
-  The truncation (0.8^41 ~ 1e-4) keeps every day a pure function of its key, whoever asks and from where.
+  The truncation (0.9^81 ~ 2e-4) keeps every day a pure function of its key, whoever asks and from where.
+  A tense spell lasts about a week or two (the correlation of two days a week apart is 0.9^7 = 0.48).
 * **Incidents**: Poisson per unit-day with mean
-  ``RATE_PER_100_BEDS x max(beds, BED_FLOOR) / 100 x exp(BETA x - BETA^2 / 2)`` (the factor averages 1), so
+  ``RATE_PER_100_BEDS x max(beds, BED_FLOOR) / 100 x exp(BETA x - BETA^2 / 2)`` with ``BETA = 1.5`` (the factor
+  averages 1; a unit one standard deviation tenser than usual has 4.5 times the hazard), so
   about 0.05 recorded incidents per 100 beds a day (~160 a year in a 900-bed centre, most of them minor);
   the floor lets the tiny units of test worlds see some. The count is drawn by inverting the Poisson CDF at one
   uniform per unit-day, and each incident's details from its own key, so a larger ``scale`` only adds
@@ -17,8 +19,8 @@ incident, in the same unit at the same minute. See ``docs/synthetic-story.md`` (
 * **Kinds** (:data:`KINDS`): fights, disturbances, self-harm, contraband, attempted escapes, ... each with its
   legacy incident type (incident_type.csv), hours, severity and feed signature; the six 六无 types together
   are 1.2 % of incidents (about two a year in a 900-bed centre).
-* **Precursors**: their intensity on a unit-day is :func:`precursor_level` ``= max(0, x - 0.5)`` (zero on
-  about 69 % of days); half of the incidents also give a short warning in the hours before. Since incidents
+* **Precursors**: their intensity on a unit-day is :func:`precursor_level` ``= max(0, x - 0.25)`` (zero on
+  about 60 % of days); half of the incidents also give a short warning in the hours before. Since incidents
   and precursors both follow the tension, precursors foretell incidents, but not all: an incident can strike
   on a calm day, and a tense spell can pass without one.
 """
@@ -38,12 +40,12 @@ from datetime import date, datetime, timedelta
 
 from smartrehab.generate.estate import EstateUnit
 
-PHI = 0.8
-MEMORY_DAYS = 40
-BETA = 1.0
+PHI = 0.9
+MEMORY_DAYS = 80
+BETA = 1.5
 RATE_PER_100_BEDS = 0.05
 BED_FLOOR = 30
-PRECURSOR_THRESHOLD = 0.5
+PRECURSOR_THRESHOLD = 0.25
 WARNING_SHARE = 0.5
 LIUWU_INCIDENT_TYPES = ("01", "02", "03", "04", "05", "06")
 _EPOCH = date(1970, 1, 1)

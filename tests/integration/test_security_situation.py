@@ -109,7 +109,7 @@ def test_training_backtests_against_the_duty_officers_baseline(trained, own_regi
     assert 0.5 < trained.roc_auc < 0.99, trained.roc_auc     # learns something, never perfect
     run = MlflowClient(tracking_uri=own_registry.tracking_uri).get_run(trained.run_id)
     assert {"test_roc_auc", "baseline_roc_auc", "backtest_red_orange_recall"} <= set(run.data.metrics)
-    assert run.data.params["levels"].startswith('[["红", 50.0]')
+    assert run.data.params["levels"].startswith('[["红", 97.0]')
 
 
 @pytest.fixture(scope="module")
