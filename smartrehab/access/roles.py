@@ -33,6 +33,11 @@ class Role:
     superset_extra: tuple[str, ...]
     sql_endpoint: tuple[str, ...]
 
+    @property
+    def in_superset(self) -> bool:
+        """A person's role with some Superset permission gets a Superset role (service accounts never do)."""
+        return self.person and (self.superset_like != "none" or bool(self.superset_extra))
+
 
 @dataclass(frozen=True)
 class Group:
