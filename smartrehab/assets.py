@@ -12,3 +12,4 @@ FEED_UNIT_HOURLY = Asset("smartrehab://silver/feed_unit_hourly", extra={"layer":
 FEED_ALERTS = Asset("smartrehab://audit/feed_alerts", extra={"layer": "audit"})
 SECURITY_MODEL = Asset("smartrehab://mlflow/security_situation", extra={"layer": "model"})
 SECURITY_SCORES = Asset("smartrehab://gold/security_situation_score", extra={"layer": "gold"})
+EXCHANGE_PACKAGES = Asset("smartrehab://exchange/packages", extra={"layer": "exchange"})

@@ -25,7 +25,8 @@ def dagbag(settings):
 
 def test_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert set(dagbag.dag_ids) >= {"legacy_ingest", "gold_build", "relapse_train", "relapse_score"}
+    assert set(dagbag.dag_ids) >= {"legacy_ingest", "gold_build", "relapse_train", "relapse_score", "exchange_daily",
+                                   "exchange_monthly"}
 
 
 def test_owner_tags_retries_docs(dagbag):
@@ -64,3 +65,25 @@ def test_security_dags_are_chained_by_the_feed_and_model_assets(dagbag):
     assert SECURITY_MODEL.uri in {o.uri for t in dagbag.dags["security_train"].tasks for o in t.outlets}
     hourly = {o.uri for t in dagbag.dags["feeds_ingest"].tasks for o in t.outlets}
     assert FEED_UNIT_HOURLY.uri in hourly
+
+
+def test_exchange_dags_run_on_gold_and_produce_the_exchange_asset(dagbag):
+    from smartrehab.assets import EXCHANGE_PACKAGES, GOLD_MARTS
+
+    expected = {"exchange_daily": ({"export_population_daily"}, "0 7 * * *", r"^\d{4}-\d{2}-\d{2}$"),
+                "exchange_monthly": ({"export_kpi_monthly", "export_person_events", "export_incident_report"},
+                                     "30 7 6 * *", r"^\d{4}-\d{2}$")}
+    for dag_id, (tasks, cron, pattern) in expected.items():
+        dag = dagbag.dags[dag_id]
+        assert {t.task_id for t in dag.tasks} == tasks, dag_id
+        # on the gold Asset, and on a clock in Beijing time as a safety net
+        assert GOLD_MARTS.uri in str(dag.timetable.asset_condition), dag_id
+        assert cron in str(dag.timetable.summary), (dag_id, dag.timetable.summary)
+        for t in dag.tasks:
+            assert EXCHANGE_PACKAGES.uri in {o.uri for o in t.outlets}, (dag_id, t.task_id)
+            assert GOLD_MARTS.uri in {i.uri for i in t.inlets}, (dag_id, t.task_id)
+        assert dag.max_active_runs == 1 and not dag.catchup, dag_id  # one export at a time, no replay of the past
+        # backfill: any past period by the `period` param; `final` false sends an open period as provisional
+        params = dag.params.dump()
+        assert params["period"] is None and params["final"] is True, dag_id
+        assert dag.params.get_param("period").schema["pattern"] == pattern, dag_id
