@@ -82,11 +82,71 @@ class CodeTable:
     labels: dict[str, tuple[str, str]]  # code -> (label_zh, label_en)
 
 
+CROSS_FIELD_RULES = {"not_before": ("column", "than"), "duration": ("start", "end", "value"), "age": ("birth", "at")}
+DURATION_UNITS = {"minutes": 60, "days": 86400}
+
+
+@dataclass(frozen=True)
+class CrossFieldRule:
+    """One rule of ``row_rules.yaml`` ``cross_field`` (see that file): ``rule`` (not_before | duration | age)
+    and its columns and parameters, as written there."""
+
+    table: str
+    rule: str
+    params: dict
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(self.params[k] for k in CROSS_FIELD_RULES[self.rule])
+
+    @property
+    def column(self) -> str:
+        """The column the quarantine rule names (``<rule>:<column>``): the end, the duration or the birth date."""
+        return self.params[{"not_before": "column", "duration": "value", "age": "birth"}[self.rule]]
+
+    @property
+    def code(self) -> str:
+        return f"{self.rule}:{self.column}"
+
+
+@dataclass(frozen=True)
+class RowRules:
+    """``catalog/row_rules.yaml``: how many physical lines a CSV record may span, the field limits and the
+    cross-field rules per table."""
+
+    max_record_lines: int = 20
+    text_types: tuple[str, ...] = ("string", "phone")
+    ranges: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
+    cross_field: dict[str, tuple[CrossFieldRule, ...]] = field(default_factory=dict)
+
+    def range_of(self, table: str, column: str) -> tuple[float, float] | None:
+        return self.ranges.get((table, column))
+
+    def rules_of(self, table: str) -> tuple[CrossFieldRule, ...]:
+        return self.cross_field.get(table, ())
+
+
+def _read_row_rules(path: Path) -> RowRules:
+    if not path.exists():
+        return RowRules()
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    limits = raw.get("field_limits") or {}
+    ranges = {}
+    for name, (low, high) in (limits.get("ranges") or {}).items():
+        table, _, column = name.partition(".")
+        ranges[(table, column)] = (float(low), float(high))
+    cross = {t: tuple(CrossFieldRule(t, r["rule"], {k: v for k, v in r.items() if k != "rule"}) for r in rules)
+             for t, rules in (raw.get("cross_field") or {}).items()}
+    return RowRules(max_record_lines=int((raw.get("record") or {}).get("max_lines", 20)),
+                    text_types=tuple(limits.get("text_types") or ()), ranges=ranges, cross_field=cross)
+
+
 @dataclass(frozen=True)
 class Catalog:
     tables: dict[str, LegacyTable]
     items: tuple[Item, ...]
     code_tables: dict[str, CodeTable]
+    row_rules: RowRules = field(default_factory=RowRules)
 
     def table(self, name: str) -> LegacyTable:
         try:
@@ -146,6 +206,52 @@ class Catalog:
                     out.append(f"{where}: reference from unknown column {col}")
                 if ref_table not in self.tables or ref_col not in self.tables[ref_table].columns:
                     out.append(f"{where}: reference target {target} does not exist")
+        out += self._row_rule_problems()
+        return out
+
+    def _row_rule_problems(self) -> list[str]:
+        out = []
+        rr = self.row_rules
+        if rr.max_record_lines < 1:
+            out.append("row_rules.yaml record.max_lines: must be at least 1")
+        for t in rr.text_types:
+            if t not in DATA_TYPES:
+                out.append(f"row_rules.yaml field_limits.text_types: {t} is not a data type")
+        for (table, column), (low, high) in rr.ranges.items():
+            where = f"row_rules.yaml field_limits.ranges {table}.{column}"
+            if table not in self.tables or column not in self.tables[table].columns:
+                out.append(f"{where}: no such legacy column")
+            elif self.tables[table].item(column).data_type not in ("integer", "decimal"):
+                out.append(f"{where}: not an integer or decimal item")
+            if low > high:
+                out.append(f"{where}: min {low} above max {high}")
+        for table, rules in rr.cross_field.items():
+            if table not in self.tables:
+                out.append(f"row_rules.yaml cross_field {table}: no such legacy table")
+                continue
+            types = {i.legacy_column: i.data_type for i in self.tables[table].items}
+            for r in rules:
+                where = f"row_rules.yaml cross_field {table} {r.rule}"
+                if r.rule not in CROSS_FIELD_RULES:
+                    out.append(f"{where}: rule not in {sorted(CROSS_FIELD_RULES)}")
+                    continue
+                missing = [k for k in CROSS_FIELD_RULES[r.rule] if k not in r.params]
+                if missing:
+                    out.append(f"{where}: missing {missing}")
+                    continue
+                for c in r.columns:
+                    if c not in types:
+                        out.append(f"{where}: no column {c}")
+                timed = [c for c in r.columns if c in types and types[c] in ("date", "datetime")]
+                numeric = [c for c in r.columns if c in types and types[c] in ("integer", "decimal")]
+                if r.rule == "duration":
+                    if len(timed) != 2 or len(numeric) != 1 or r.params.get("unit") not in DURATION_UNITS:
+                        out.append(f"{where}: needs a date/datetime start and end, a numeric value and a unit "
+                                   f"in {sorted(DURATION_UNITS)}")
+                elif len(timed) != 2:
+                    out.append(f"{where}: both columns must be dates or datetimes")
+                if r.rule == "age" and not (0 <= float(r.params.get("min", 0)) <= float(r.params.get("max", 150))):
+                    out.append(f"{where}: min and max must satisfy 0 <= min <= max")
         return out
 
 
@@ -199,4 +305,5 @@ def load_catalog(root: Path | str | None = None) -> Catalog:
         with path.open(encoding="utf-8", newline="") as fh:
             labels = {r["code"]: (r["label_zh"], r["label_en"]) for r in csv.DictReader(fh)}
         code_tables[name] = CodeTable(name, meta.get("standard", ""), labels)
-    return Catalog(tables=tables, items=tuple(items), code_tables=code_tables)
+    return Catalog(tables=tables, items=tuple(items), code_tables=code_tables,
+                   row_rules=_read_row_rules(root / "row_rules.yaml"))

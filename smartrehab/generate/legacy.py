@@ -65,6 +65,16 @@ class FlawRates:
     unknown_code: float = 0.005       # per code cell: a code the code table does not have
     all_fields_wrong: float = 0.001   # per row: every field is garbage
     truncated_file: float = 0.05      # per file: the export stopped in the middle of the last row
+    # Per ID-number cell that kept its check character: the further GB 11643 flaws (15-digit form, full-width,
+    # lower-case x, impossible / future / pre-1900 birth dates), drawn from a stream of their own
+    # (identity.id_flaw_rng), so that their rates change no other generated figure.
+    id_flaws: identity.IdFlawRates = field(default_factory=identity.IdFlawRates)
+    # Drawn from a further stream of their own (``_text_rng``), so that they too change no other figure:
+    multiline_text: float = 0.01      # per long free-text cell (length >= 100): a second line typed into it,
+    #                                   delivered as a quoted CSV field holding a line break (valid, accepted)
+    oversized_text: float = 0.0005    # per free-text cell: longer than its catalog length (quarantined)
+    cross_field: float = 0.005        # per row of a non-core table with cross-field rules (catalog/row_rules.yaml):
+    #                                   an end before its start or a duration that does not match (quarantined)
 
 
 @dataclass
@@ -384,6 +394,7 @@ def generic_rows(world: World, catalog: Catalog, table: LegacyTable, seed: int,
             if table.version_column in row:
                 row[table.version_column] = fmt_datetime(_at(day, 18))
         row.update(overrides or {})
+        keep_row_rules(table, row, catalog)
         emitted[admission_id or centre] += 1
         if key_col not in (overrides or {}):  # a scheduler may bring the record's own key
             row[key_col] = f"{table.name[:6]}{len(rows) + 1:09d}"
@@ -924,9 +935,80 @@ def _mixed_date(d: str, rng: random.Random) -> str:
     return rng.choice((f"{y}-{m:02d}-{dd:02d}", f"{y}/{m}/{dd}", f"{y}年{m}月{dd}日"))
 
 
+# Second lines typed into a free-text field (a remark or an address over two lines); some hold quotes.
+SECOND_LINES = ("另见附件", "（补记）家属已知情", '注明"暂缓"', "同上", '原件备注"待核实"')  # no full-width ：．－／ (silver normalises them)
+MULTILINE_MIN_LENGTH = 100
+
+
+def _text_rng(seed: int, *parts: object) -> random.Random:
+    """The stream of the free-text and cross-field flaws, apart from every other stream of the generator."""
+    return random.Random("|".join(map(str, (seed, "textflaws", *parts))))
+
+
+def _text_flaws(table: LegacyTable, row: dict[str, str], rates: FlawRates, rng: random.Random,
+                catalog: Catalog, core: bool) -> list[tuple[str, str, str]]:
+    """Cross-field and free-text flaws of one row, in place: (kind, column, detail). A cross-field flaw's
+    detail is the quarantine rule it breaks (``<rule>:<column>``); a multi-line text's is the value delivered."""
+    marks = []
+    if not core and rng.random() < rates.cross_field:
+        for rule in catalog.row_rules.rules_of(table.name):
+            p = rule.params
+            if rule.rule == "not_before" and row.get(p["column"]) and row.get(p["than"]) \
+                    and row[p["column"]] != row[p["than"]] and table.item(p["column"]).data_type \
+                    == table.item(p["than"]).data_type:
+                row[p["column"]], row[p["than"]] = row[p["than"]], row[p["column"]]
+                marks.append(("cross_field", p["column"], rule.code))
+                break
+            if rule.rule == "duration" and row.get(p["value"], "").isdigit():
+                row[p["value"]] = str(int(row[p["value"]]) + 30)
+                marks.append(("cross_field", p["value"], rule.code))
+                break
+    if table.file_format == "fixed_width":
+        return marks                  # a fixed-width export has no quoting and cuts every field to its width
+    for it in table.items:
+        col, v = it.legacy_column, row.get(it.legacy_column, "")
+        if not v or col in table.key or col in table.references or it.data_type not in catalog.row_rules.text_types:
+            continue
+        u = rng.random()
+        if u < rates.oversized_text:
+            row[col] = (v * (it.length // len(v) + 2))[: it.length + 1 + rng.randrange(it.length)]
+            marks.append(("oversized_text", col, v))
+        elif u < rates.oversized_text + rates.multiline_text and it.length >= MULTILINE_MIN_LENGTH:
+            value = f"{v}\r\n{rng.choice(SECOND_LINES)}"
+            if len(value) <= it.length:
+                row[col] = value
+                marks.append(("multiline_text", col, value))
+    return marks
+
+
+def keep_row_rules(table: LegacyTable, row: dict[str, str], catalog: Catalog) -> None:
+    """Make a clean generated row keep the cross-field rules of catalog/row_rules.yaml (independently drawn
+    start and end times are put in order, a duration follows its times), without drawing anything."""
+    for rule in catalog.row_rules.rules_of(table.name):
+        p = rule.params
+        if rule.rule == "not_before":
+            a, b = row.get(p["column"], ""), row.get(p["than"], "")
+            if a and b and table.item(p["column"]).data_type == table.item(p["than"]).data_type and a < b:
+                row[p["column"]], row[p["than"]] = b, a
+        elif rule.rule == "duration" and row.get(p["start"]) and row.get(p["end"]) and p["unit"] == "minutes":
+            try:
+                start, end = (datetime.strptime(row[p[k]], "%Y-%m-%d %H:%M:%S") for k in ("start", "end"))
+            except ValueError:
+                continue
+            row[p["value"]] = str(round((end - start).total_seconds() / 60))
+
+
 def inject_flaws(table: LegacyTable, rows: list[dict[str, str]], rates: FlawRates, rng: random.Random,
-                 catalog: Catalog) -> tuple[list[dict[str, str]], list[tuple[int, str, str, str]]]:
-    """Apply cell- and row-level flaws; returns new rows and (row_index, kind, column, detail)."""
+                 catalog: Catalog, id_rng: random.Random | None = None, day: date | None = None,
+                 text_rng: random.Random | None = None,
+                 ) -> tuple[list[dict[str, str]], list[tuple[int, str, str, str]]]:
+    """Apply cell- and row-level flaws; returns new rows and (row_index, kind, column, detail).
+
+    ``id_rng`` (``identity.id_flaw_rng``) draws the further ID-number flaws of ``rates.id_flaws`` once per
+    non-empty ID cell, whether or not the cell took another flaw (which then wins), so the stream moves alike
+    whatever else is drawn; ``day`` is the delivery day (a future birth date lies after it). ``text_rng``
+    (``_text_rng``) draws the cross-field and free-text flaws (``_text_flaws``). Without a stream its flaws
+    are not drawn."""
     out: list[dict[str, str]] = []
     marks: list[tuple[int, str, str, str]] = []
     # A fixed-width export pads every field to its width: no free-form dates or full-width digits.
@@ -940,6 +1022,8 @@ def inject_flaws(table: LegacyTable, rows: list[dict[str, str]], rates: FlawRate
             out.append(row)
             marks.append((idx, "all_fields_wrong", "", ""))
             continue
+        if text_rng is not None:
+            marks += [(idx, *m) for m in _text_flaws(table, row, rates, text_rng, catalog, table.name in CORE_TABLES)]
         for it in table.items:
             col, v = it.legacy_column, row[it.legacy_column]
             if not v or col in table.key:
@@ -954,6 +1038,13 @@ def inject_flaws(table: LegacyTable, rows: list[dict[str, str]], rates: FlawRate
             elif it.data_type == "id_number" and rng.random() < rates.bad_id_checksum:
                 row[col] = identity.corrupt_id_check(v)
                 marks.append((idx, "bad_id_checksum", col, v))
+                if id_rng is not None:
+                    identity.id_flaw(id_rng, v, day or date.today(), rates.id_flaws, not cell_format_flaws)
+            elif it.data_type == "id_number" and id_rng is not None and identity.valid_id_number(v, day) \
+                    and (hit := identity.id_flaw(id_rng, v, day or date.today(), rates.id_flaws,
+                                                 not cell_format_flaws)):
+                row[col] = hit[1]
+                marks.append((idx, hit[0], col, v))
             elif it.data_type == "code" and rng.random() < rates.unknown_code:
                 row[col] = "ZZ"
                 marks.append((idx, "unknown_code", col, v))
@@ -1098,18 +1189,25 @@ def _deliver_table(catalog: Catalog, table: LegacyTable, all_rows: list[dict[str
             fixed[table.version_column] = fmt_datetime(datetime.combine(day, datetime.min.time()) + timedelta(hours=20))
             corrections.append((fixed, col, r[col]))
     base = rows + [c[0] for c in corrections]
-    flawed, marks = inject_flaws(table, base, rates, rng, catalog)
+    flawed, marks = inject_flaws(table, base, rates, rng, catalog, identity.id_flaw_rng(seed, name, day), day,
+                                 _text_rng(seed, name, day))
     fname = file_name(table)
     header = 1 if table.file_format == "csv" else 0
     truncate = len(flawed) > 2 and rng.random() < rates.truncated_file
+    lines = render(table, flawed)
+    # The physical line each row starts on: a quoted field with a line break makes a row span several lines.
+    starts, at = [], 1 + header
+    for text in lines[header:]:
+        starts.append(at)
+        at += 1 + text.count("\n")
     for idx, kind, col_, detail in marks:
-        flaws.append(Flaw(fname, idx + 1 + header, kind, col_, flawed[idx].get(table.key[0], ""), detail))
+        flaws.append(Flaw(fname, starts[idx], kind, col_, flawed[idx].get(table.key[0], ""), detail))
     for fixed, col_, old in corrections:
         flaws.append(Flaw(fname, 0, "correction", col_, fixed[table.key[0]], old))
     if truncate:
-        flaws.append(Flaw(fname, len(flawed) + header, "truncated_file", "", flawed[-1][table.key[0]], ""))
+        flaws.append(Flaw(fname, starts[-1], "truncated_file", "", flawed[-1][table.key[0]], ""))
     path = folder / fname
-    write_file(path, render(table, flawed), table.encoding, truncate)
+    write_file(path, lines, table.encoding, truncate)
     files[name] = path
     counts[name] = len(flawed)
     if progress:

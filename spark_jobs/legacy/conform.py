@@ -19,7 +19,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from smartrehab import citizen_id
-from smartrehab.catalog import Catalog, Item, LegacyTable
+from smartrehab.catalog import DURATION_UNITS, Catalog, CrossFieldRule, Item, LegacyTable
 from spark_jobs.common.pseudonym import pseudonym_sql
 from spark_jobs.common.sql import ident, lit
 
@@ -85,6 +85,47 @@ def _concat(*parts: str) -> str:
     return f"concat({', '.join(parts)})"
 
 
+def _as_time(item: Item, typed: str, other: Item) -> str:
+    """``typed`` for comparison with ``other``: a datetime compared with a date is compared as its date."""
+    return f"to_date({typed})" if item.data_type == "datetime" and other.data_type == "date" else typed
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _cross_field(rule: CrossFieldRule, table: LegacyTable, typed: dict[str, str], raw: dict[str, str]) -> tuple[str, str]:
+    """The condition under which a row breaks ``rule`` (catalog/row_rules.yaml) and the message saying why.
+    A rule applies only when every column it names holds a readable value."""
+    p = rule.params
+    items = {c: table.item(c) for c in rule.columns}
+    shown = {c: _concat(lit(f"{c}='"), f"coalesce({raw[c]}, '')", lit("'")) for c in rule.columns}
+    present = " AND ".join(f"({typed[c]}) IS NOT NULL" for c in rule.columns)
+    where = "catalog/row_rules.yaml"
+    if rule.rule == "not_before":
+        col, than = p["column"], p["than"]
+        a, b = _as_time(items[col], typed[col], items[than]), _as_time(items[than], typed[than], items[col])
+        return (f"{present} AND ({a}) < ({b})",
+                _concat(shown[col], lit(" is before "), shown[than],
+                        lit(f" ({col} must not be before {than}; rule not_before, {where})")))
+    if rule.rule == "duration":
+        start, end, value = p["start"], p["end"], p["value"]
+        seconds = DURATION_UNITS[p["unit"]]
+        span = (f"((unix_timestamp(CAST({typed[end]} AS TIMESTAMP)) - unix_timestamp(CAST({typed[start]} AS TIMESTAMP)))"
+                f" / {seconds})")
+        tolerance = float(p.get("tolerance", 0))
+        return (f"{present} AND abs({span} - ({typed[value]})) > {_num(tolerance)}",
+                _concat(shown[value], lit(f" {p['unit']} does not match "), shown[start], lit(" to "), shown[end],
+                        lit(" ("), f"CAST(round({span}, 1) AS STRING)",
+                        lit(f" {p['unit']}, tolerance {_num(tolerance)}; rule duration, {where})")))
+    birth, at = p["birth"], p["at"]
+    low, high = float(p.get("min", 0)), float(p.get("max", 150))
+    age = f"floor(months_between(to_date({typed[at]}), to_date({typed[birth]})) / 12)"
+    return (f"{present} AND NOT ({age} BETWEEN {_num(low)} AND {_num(high)})",
+            _concat(shown[birth], lit(" gives an age of "), f"CAST({age} AS STRING)", lit(" on "), shown[at],
+                    lit(f", outside {_num(low)}-{_num(high)} (rule age, {where})")))
+
+
 def conform(bronze: DataFrame, table: LegacyTable, catalog: Catalog, key: str,
             parent_keys: dict[str, DataFrame] | None = None, small: bool = False,
             as_of: date | None = None) -> DataFrame:
@@ -113,12 +154,27 @@ def conform(bronze: DataFrame, table: LegacyTable, catalog: Catalog, key: str,
 
     silver_cols: list[str] = []
     identity_cols: list[tuple[Item, str]] = []
+    limits = catalog.row_rules
+    typed_of: dict[str, str] = {}
     for it in table.items:
         raw = ident(f"_raw_{it.legacy_column}")
         v = _normalised(raw)
         typed = ident(f"_idv_{it.legacy_column}") if it.data_type == "id_number" else _parse(it, v)
+        typed_of[it.legacy_column] = typed
         shown = _concat(lit(f"{it.legacy_column}='"), f"coalesce({raw}, '')", lit("'"))
         col = ident(it.silver_column)
+        # Field limits (catalog/row_rules.yaml): free text within its catalog length, numbers within hard bounds.
+        if it.data_type in limits.text_types:
+            fail(f"{readable} AND length({v}) > {it.length}", f"field_length:{it.legacy_column}",
+                 _concat(where, lit(f"{it.legacy_column} is "), f"CAST(length({v}) AS STRING)",
+                         lit(f" characters long, over its limit of {it.length} (catalog length; rule field_length, "
+                             "catalog/row_rules.yaml): '"), f"substring({v}, 1, 40)", lit("...'")))
+        bounds = limits.range_of(table.name, it.legacy_column)
+        if bounds is not None:
+            low, high = (_num(b) for b in bounds)
+            fail(f"{readable} AND ({typed}) IS NOT NULL AND NOT (({typed}) BETWEEN {low} AND {high})",
+                 f"field_range:{it.legacy_column}",
+                 _concat(where, shown, lit(f" is outside {low}-{high} (rule field_range, catalog/row_rules.yaml)")))
         if it.data_type in ("integer", "decimal", "date", "datetime"):
             fail(f"{readable} AND {v} IS NOT NULL AND ({typed}) IS NULL", f"type:{it.legacy_column}",
                  _concat(where, shown, lit(f" is not a valid {it.data_type}")))
@@ -149,6 +205,11 @@ def conform(bronze: DataFrame, table: LegacyTable, catalog: Catalog, key: str,
             identity_cols.append((it, typed))
             continue
         silver_cols.append(f"{typed} AS {col}")
+    # Cross-field rules (catalog/row_rules.yaml): end not before start, durations, plausible ages.
+    raw_of = {c: ident(f"_raw_{c}") for c in table.columns}
+    for rule in limits.rules_of(table.name):
+        cond, why = _cross_field(rule, table, typed_of, raw_of)
+        fail(f"{readable} AND {cond}", rule.code, _concat(where, why))
     # Exact duplicates inside the file (the same line, by its checksum): the first copy wins, later copies are
     # quarantined. The first copy of each checksum comes from a window over the file's rows when the file is
     # small (within the one job), or else from a narrow aggregate of the checksums broadcast back, so that the

@@ -270,7 +270,7 @@ def _load_file(spark: SparkSession, s: Settings, catalog: Catalog, table: Legacy
         return sha, FileResult(name, table.name, "skipped_already_loaded",
                                message="identical bytes were loaded before; this delivery is ignored")
     try:
-        rows = iter_rows(path, table)
+        rows = iter_rows(path, table, catalog.row_rules.max_record_lines)
     except FileRejected as exc:
         return sha, FileResult(name, table.name, "rejected", message=str(exc))
     n_rows = _stage(s, load_id, table, path, sha, rows)

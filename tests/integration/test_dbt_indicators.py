@@ -191,7 +191,7 @@ def test_assessment_areas_cover_every_header(built, spark):
     recovery_pass = one(spark, """
         select count(distinct r.assessment_id) from silver.assessment_recovery_items r
         join silver.assessment h on h.assessment_id = r.assessment_id and h.is_current
-        where r.is_current and item1_body_function + item2_fitness + item3_psych + item4_relapse + item5_theory >= 60""")
+        where r.is_current and item1_body_function + item2_fitness + item3_psych + item4_relapse + item5_theory >= 100""")
     assert one(spark, "select count(*) from gold.fct_assessment_areas where recovery_is_pass") == recovery_pass
 
 

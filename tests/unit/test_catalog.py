@@ -492,3 +492,40 @@ def test_rule_catches_an_unparseable_range(tmp_path):
     root = copy_catalog(tmp_path)
     edit_items(root, lambda rows: row(rows, "YD_TZCS", "WL").update(format="range:-5-100"))
     assert any("range:<low>-<high>" in d for d in format_defects(load_catalog(root)))
+
+
+# ---- row rules (catalog/row_rules.yaml): field limits and cross-field rules --------------------------------
+def test_row_rules_are_loaded_and_sound(catalog):
+    rr = catalog.row_rules
+    assert rr.max_record_lines >= 2 and set(rr.text_types) == {"string", "phone"}
+    assert rr.range_of("ZJ_TSDJ", "SC") == (0.0, 1440.0)
+    visit = {r.code for r in rr.rules_of("ZJ_TSDJ")}
+    assert {"not_before:JSSJ", "duration:SC"} <= visit
+    assert "not_before:JCRQ" in {r.code for r in rr.rules_of("ZJ_RSDJ")}
+    assert "age:CSRQ" in {r.code for r in rr.rules_of("ZJ_RYJBXX")}
+
+
+def test_every_table_with_a_start_and_end_has_a_cross_field_rule(catalog):
+    """A table holding a start and an end of the same kind (开始/结束, 起始/截止, 入/出) names them in a rule."""
+    pairs = {"KSSJ": "JSSJ", "KSRQ": "JSRQ", "JBKSSJ": "JBJSSJ", "ZXQSRQ": "ZXJZRQ", "QJQSRQ": "QJJZRQ",
+             "RSRQ": "JCRQ", "JRRQ": "LKRQ", "RYRQ": "CYRQ"}
+    missing = []
+    for t in catalog.tables.values():
+        named = {(r.params.get("than"), r.params.get("column")) for r in catalog.row_rules.rules_of(t.name)}
+        for start, end in pairs.items():
+            if start in t.columns and end in t.columns and (start, end) not in named:
+                missing.append(f"{t.name}: {start} -> {end}")
+    assert missing == []
+
+
+@pytest.mark.parametrize("planted, expected", [
+    ("cross_field:\n  ZJ_TSDJ:\n    - {rule: not_before, column: NOPE, than: KSSJ}\n", "no column NOPE"),
+    ("cross_field:\n  ZJ_TSDJ:\n    - {rule: sometime, column: JSSJ, than: KSSJ}\n", "rule not in"),
+    ("cross_field:\n  ZJ_TSDJ:\n    - {rule: not_before, column: SC, than: KSSJ}\n", "must be dates"),
+    ("field_limits:\n  ranges:\n    ZJ_TSDJ.TSRXM: [0, 5]\n", "not an integer or decimal item"),
+    ("field_limits:\n  ranges:\n    ZJ_TSDJ.SC: [9, 5]\n", "above max"),
+])
+def test_row_rule_defects_are_reported(tmp_path, planted, expected):
+    root = copy_catalog(tmp_path)
+    (root / "row_rules.yaml").write_text(planted, encoding="utf-8")
+    assert any(expected in p for p in load_catalog(root).problems()), load_catalog(root).problems()

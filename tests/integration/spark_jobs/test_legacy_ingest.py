@@ -9,8 +9,10 @@ import shutil
 import pytest
 from pyspark.sql import functions as F
 
+from smartrehab import citizen_id
 from smartrehab.catalog import load_catalog
 from smartrehab.checksum import file_sha256
+from smartrehab.generate import identity
 from smartrehab.spark import CODEGEN_FACTORY_MODE
 from spark_jobs.common.pseudonym import pseudonym
 from spark_jobs.legacy import ingest
@@ -21,7 +23,13 @@ pytestmark = pytest.mark.spark
 
 # Flaws that must put the row they hit into quarantine, with this rule prefix.
 QUARANTINED = {"bad_id_checksum": "id_checksum", "unknown_code": "code_table", "orphan_reference": "orphan_reference",
-               "duplicate_row": "duplicate_row", "truncated_file": "truncated"}
+               "duplicate_row": "duplicate_row", "truncated_file": "truncated",
+               # GB 11643 flaws beyond the check character (smartrehab.generate.identity.ID_FLAW_RULES)
+               **{k: rule for k, rule in identity.ID_FLAW_RULES.items() if rule},
+               # field limits and cross-field rules (catalog/row_rules.yaml); a cross_field flaw names its rule
+               "oversized_text": "field_length", "cross_field": None}
+# ID-number flaws that are normalised, not quarantined.
+ID_ACCEPTED = sorted(k for k, rule in identity.ID_FLAW_RULES.items() if rule is None)
 
 
 def _flaws(deliveries):
@@ -104,9 +112,42 @@ def test_each_injected_flaw_is_quarantined_with_its_rule(legacy_loaded, spark):
         assert rules is not None, f"{f.kind} at {d.folder.name}/{f.file} line {f.line} was not quarantined"
         if f.kind == "orphan_reference" and any(not r.startswith("orphan") for r in rules):
             continue  # another flaw on the same row is reported; references are checked on clean rows only
-        assert any(r.startswith(QUARANTINED[f.kind]) for r in rules), (f, rules)
+        assert any(r.startswith(QUARANTINED[f.kind] or f.detail) for r in rules), (f, rules)
         kinds_seen.add(f.kind)
-    assert {"unknown_code", "duplicate_row", "orphan_reference", "bad_id_checksum"} <= kinds_seen
+    assert {"unknown_code", "duplicate_row", "orphan_reference", "bad_id_checksum", "oversized_text",
+            "cross_field"} <= kinds_seen
+    # At least one ID number with an impossible, future or pre-1900 birth date is among them.
+    assert kinds_seen & {k for k, rule in identity.ID_FLAW_RULES.items() if rule}, kinds_seen
+
+
+def test_id_numbers_in_old_forms_reach_silver_converted_and_flagged(legacy_loaded, spark, settings):
+    """A 15-digit, full-width or lower-case-x ID number is accepted: silver holds the pseudonym of its 18-digit
+    form (the same as the clean number's) and ``<x>_from_15_digits`` says whether it was converted."""
+    deliveries, _ = legacy_loaded
+    catalog = load_catalog(settings.catalog_dir)
+    key = settings.secret("pseudonym_key")
+    quarantined = {(r["source_file"], r["source_row"]) for r in
+                   spark.table(ingest.QUARANTINE).select("source_file", "source_row").collect()}
+    checked = {}
+    for d, f in _flaws(deliveries):
+        if f.kind not in ID_ACCEPTED:
+            continue
+        source = f"{d.folder.name}/{f.file}"
+        if (source, f.line) in quarantined:
+            continue  # another flaw on the row
+        table = catalog.table(f.file.split(".")[0])
+        item = table.item(f.column)
+        flag = item.silver_column.removesuffix("_pk") + "_from_15_digits"
+        row = (spark.table(f"silver.{table.silver_table}").where(F.col("_source_file") == source)
+               .where(F.col("_source_row") == f.line).select(item.silver_column, flag).first())
+        assert row is not None, f"{f.kind} at {source} line {f.line} is neither in silver nor in quarantine"
+        assert row[item.silver_column] == pseudonym(key, item.silver_column, f.detail), f
+        assert row[flag] is (f.kind == "id_15_digit"), f
+        checked[f.kind] = checked.get(f.kind, 0) + 1
+    assert checked.get("id_15_digit", 0) >= 1, checked
+    # Every 18-digit form in the restricted table is a valid number (the 15-digit ones were converted).
+    clear = [r["clear_value"] for r in spark.table(ingest.IDENTITY).where(F.col("domain") == "id_number_pk").collect()]
+    assert clear and all(len(v) == 18 and citizen_id.check(v).ok for v in clear)
 
 
 def test_messages_name_file_line_and_rule(legacy_loaded, spark):
@@ -238,3 +279,116 @@ def test_small_and_big_file_plans_conform_alike(legacy_loaded, spark, settings):
     assert verdicts[0] == verdicts[1]
     assert any("duplicate_row" in rules for _, _, rules, _ in verdicts[0])
     shutil.rmtree(settings.var_dir / "staging" / "Lplans", ignore_errors=True)
+
+
+def test_multi_line_free_text_reaches_silver_whole(legacy_loaded, spark, settings):
+    """A remark or an address typed over two lines (a quoted CSV field holding a line break) is one record: it
+    lands in silver with its line break (an address as the pseudonym of the whole value), at the physical
+    line it starts on."""
+    deliveries, _ = legacy_loaded
+    catalog = load_catalog(settings.catalog_dir)
+    key = settings.secret("pseudonym_key")
+    quarantined = {(r["source_file"], r["source_row"]) for r in
+                   spark.table(ingest.QUARANTINE).select("source_file", "source_row").collect()}
+    checked = 0
+    for d, f in _flaws(deliveries):
+        source = f"{d.folder.name}/{f.file}"
+        if f.kind != "multiline_text" or (source, f.line) in quarantined:
+            continue
+        table = catalog.table(f.file.split(".")[0])
+        item = table.item(f.column)
+        key_col = table.item(table.key[0]).silver_column
+        row = (spark.table(f"silver.{table.silver_table}").where(F.col("_source_file") == source)
+               .where(F.col("_source_row") == f.line).select(key_col, item.silver_column).first())
+        assert row is not None, f
+        expected = pseudonym(key, item.silver_column, f.detail) if item.is_direct_identifier else f.detail
+        assert row[item.silver_column] == expected and "\r\n" in f.detail, f
+        checked += 1
+    assert checked >= 5
+
+
+def _clean_rows(delivery, table, n, spark, secret):
+    """The first ``n`` records of a delivered file that carry no injected flaw and whose references resolve in
+    silver (so that only the rule under test can reject them)."""
+    path = delivery.files[table.name]
+    flagged = {f.line for f in delivery.flaws if f.file == path.name}
+    known = {"RYBH": {r[0] for r in spark.table("silver.person").select("person_pk").collect()},
+             "RSBH": {r[0] for r in spark.table("silver.admission").select("admission_id").collect()}}
+    out = []
+    for r in iter_rows(path, table):
+        if r.values is None or r.line in flagged:
+            continue
+        row = dict(zip(table.columns, r.values, strict=True))
+        if all((pseudonym(secret, "person_pk", row[c]) if c == "RYBH" else row[c]) in known[c]
+               for c in table.references if c in known):
+            out.append(row)
+    return out[:n]
+
+
+def test_field_limits_and_cross_field_rules_quarantine_with_file_line_and_rule(legacy_loaded, spark, settings):
+    """catalog/row_rules.yaml, enforced: a 200,000-character name, a term out of its hard range, an age of 5, a
+    release before the admission, a visit that ends before it starts and a duration that does not match its
+    times are quarantined, each with the rule and a message naming file and physical line; the untouched rows
+    of the same files (one with a two-line remark before the bad rows) are accepted."""
+    from smartrehab.generate.legacy import render, write_file
+
+    deliveries, _ = legacy_loaded
+    catalog = load_catalog(settings.catalog_dir)
+    first = deliveries[0]
+    secret = settings.secret("pseudonym_key")
+    parents = ingest.ParentKeys(spark)
+    folder = settings.var_dir / "rules-test" / "20990101"
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def day_before(v: str, days: int) -> str:
+        from datetime import datetime, timedelta
+
+        if len(v) == 8:
+            return (datetime.strptime(v, "%Y%m%d") - timedelta(days=days)).strftime("%Y%m%d")
+        return (datetime.strptime(v, "%Y-%m-%d %H:%M:%S") - timedelta(days=days)).strftime("%Y-%m-%d %H:%M:%S")
+
+    def edited(row, table, n, **changes):
+        return {**row, table.key[0]: f"{row[table.key[0]]}R{n}", **changes}
+
+    cases = {}
+    person = catalog.table("ZJ_RYJBXX")
+    p = _clean_rows(first, person, 3, spark, secret)
+    cases[person.name] = [(p[0], []),
+                          (edited(p[1], person, 1, XM="张" * 200_000), ["field_length:XM"]),
+                          (edited(p[2], person, 2, CSRQ=day_before(p[2]["GXSJ"][:10].replace("-", ""), 5 * 365)),
+                           ["age:CSRQ"])]
+    admission = catalog.table("ZJ_RSDJ")
+    a = [r for r in _clean_rows(first, admission, 400, spark, secret) if r["JCRQ"]][:2] + _clean_rows(first, admission, 1, spark, secret)
+    cases[admission.name] = [(a[2], []),
+                             (edited(a[0], admission, 1, JCRQ=day_before(a[0]["RSRQ"], 1)), ["not_before:JCRQ"]),
+                             (edited(a[1], admission, 2, QJQX="48"), ["field_range:QJQX"])]
+    visit = catalog.table("ZJ_TSDJ")
+    v = _clean_rows(first, visit, 3, spark, secret)
+    cases[visit.name] = [(edited(v[0], visit, 0, DRWP="水果两袋\r\n换季衣物一包"), []),
+                         (edited(v[1], visit, 1, KSSJ=v[1]["JSSJ"], JSSJ=v[1]["KSSJ"]),
+                          ["not_before:JSSJ", "duration:SC"]),
+                         (edited(v[2], visit, 2, SC=str(int(v[2]["SC"]) + 30)), ["duration:SC"])]
+    for name, rows in cases.items():
+        table = catalog.table(name)
+        path = folder / f"{name}.csv"
+        write_file(path, render(table, [r for r, _ in rows]), table.encoding, truncate=False)
+        sha = file_sha256(path)
+        ingest._stage(settings, "Lrules", table, path, sha, iter_rows(path, table))
+        refs = {}
+        for col, target in table.references.items():
+            ptable = catalog.table(target.split(".")[0])
+            refs[col] = parents.get(ingest.silver_name(ptable), ptable.item(target.split(".")[1]).silver_column)
+        got = sorted((r["_source_row"], r["_ok"], sorted(r["_rules"]), r["_message"]) for r in
+                     conform(ingest.read_staged(spark, settings, "Lrules", table, sha), table, catalog, secret, refs,
+                             small=True).select("_source_row", "_ok", "_rules", "_message").collect())
+        # Physical lines: the two-line remark of the first visit row moves the next rows down by one.
+        lines = [2, 4, 5] if name == "ZJ_TSDJ" else [2, 3, 4]
+        assert [g[0] for g in got] == lines, (name, got)
+        for (line, ok, rules, message), (_, expected) in zip(got, rows, strict=True):
+            assert rules == sorted(expected), (name, line, rules, message)
+            assert ok == (not expected)
+            if expected:
+                assert f"20990101/{name}.csv line {line}: " in message and "row_rules.yaml" in message, message
+                assert len(message) < 2000          # a huge field is quoted by its first characters only
+    shutil.rmtree(settings.var_dir / "staging" / "Lrules", ignore_errors=True)
+    shutil.rmtree(settings.var_dir / "rules-test", ignore_errors=True)

@@ -89,3 +89,87 @@ def test_fixed_width_rows_split_by_catalog_widths(tmp_path, catalog):
     short = tmp_path / "short.txt"
     short.write_bytes(b"XF0002   \r\n")
     assert _read(short, t)[0].error == "record_length"
+
+
+# ---- RFC 4180: quoted fields, line breaks inside them, physical line numbers (every delimited format) ----
+def _delimited_tables(catalog):
+    """One table per delimiter of the catalog's delimited formats, with a long free-text column."""
+    out = {}
+    for t in catalog.tables.values():
+        text = [i.legacy_column for i in t.items if i.data_type == "string" and i.length >= 100]
+        if t.file_format == "csv" and text and t.delimiter not in out:
+            out[t.delimiter] = (t, text[0])
+    return out
+
+
+def _line(table, values: dict[str, str]) -> str:
+    from smartrehab.generate.legacy import render
+
+    row = {c: "" for c in table.columns}
+    row.update(values)
+    return render(table, [row])[1]
+
+
+def test_every_delimited_format_of_the_catalog_is_covered(catalog):
+    delims = {t.delimiter for t in catalog.tables.values() if t.file_format == "csv"}
+    assert delims == set(_delimited_tables(catalog)) == {",", "\t", "|"}
+
+
+@pytest.mark.parametrize("delim", [",", "\t", "|"])
+def test_quoted_line_breaks_stay_in_their_field_and_lines_stay_physical(tmp_path, catalog, delim):
+    table, col = _delimited_tables(catalog)[delim]
+    key = table.key[0]
+    remark = f'第一行{delim}含分隔符\r\n第二行 "引号" 结束'
+    body = "\r\n".join([table.delimiter.join(table.columns),
+                        _line(table, {key: "K1", col: remark}),                     # lines 2-3
+                        _line(table, {key: "K2", col: "一行"}),                       # line 4
+                        _line(table, {key: "K3", col: "a\r\n\r\nb"}),                # lines 5-7 (an empty line inside)
+                        _line(table, {key: "K4"})]) + "\r\n"                          # line 8
+    rows = _read(_write(tmp_path, "t.csv", body, table.encoding), table)
+    assert [(r.line, r.error) for r in rows] == [(2, ""), (4, ""), (5, ""), (8, "")]
+    by_key = {r.values[table.columns.index(key)]: r.values[table.columns.index(col)] for r in rows}
+    assert by_key == {"K1": remark, "K2": "一行", "K3": "a\r\n\r\nb", "K4": ""}
+    # The checksum is over the record's bytes as delivered, inner line breaks included.
+    import hashlib
+    first = _line(table, {key: "K1", col: remark}).encode(table.encoding)
+    assert rows[0].sha256 == hashlib.sha256(first).hexdigest()
+
+
+def test_a_quote_inside_an_unquoted_field_is_a_plain_character(tmp_path, catalog):
+    t = catalog.table("ZJ_RSDJ")
+    body = ",".join(t.columns) + '\r\nRS1,P1,BJ01,20240101,24,01,01,,,2024-01-01 17:00:00\r\n' \
+        'RS2,P"2,BJ01,20240101,24,01,01,,,2024-01-01 17:00:00\r\nRS3,P3,BJ01,20240101,24,01,01,,,2024-01-01 17:00:00\r\n'
+    rows = _read(_write(tmp_path, "ZJ_RSDJ.csv", body), t)
+    assert [(r.line, r.error) for r in rows] == [(2, ""), (3, ""), (4, "")]
+    assert rows[1].values[1] == 'P"2'
+
+
+def test_an_unclosed_quote_cannot_swallow_the_file(tmp_path, catalog):
+    """A quote opened and never closed: its line is an unclosed_quote row after max_record_lines lines, and
+    every later record is still read."""
+    t = catalog.table("ZJ_RSDJ")
+    good = "RS{},P1,BJ01,20240101,24,01,01,,,2024-01-01 17:00:00"
+    lines = [",".join(t.columns), good.format(1), 'RS2,"P2,BJ01,20240101,24,01,01,,,2024-01-01 17:00:00']
+    lines += [good.format(n) for n in range(3, 8)]
+    rows = list(iter_rows(_write(tmp_path, "ZJ_RSDJ.csv", "\r\n".join(lines) + "\r\n"), t, max_record_lines=3))
+    assert [(r.line, r.error) for r in rows] == [(2, ""), (3, "unclosed_quote")] + [(n, "") for n in range(4, 9)]
+    assert "line" in rows[1].raw_text and "RS2" in rows[1].raw_text
+    # At the end of a complete file, a quote still open is unclosed too.
+    tail = lines[:2] + ['RS9,"P9,BJ01']
+    rows = list(iter_rows(_write(tmp_path, "ZJ_RSDJ.csv", "\r\n".join(tail) + "\r\n"), t))
+    assert [(r.line, r.error) for r in rows] == [(2, ""), (3, "unclosed_quote")]
+
+
+def test_a_file_cut_inside_a_quoted_field_is_one_truncated_row(tmp_path, catalog):
+    t = catalog.table("ZJ_RSDJ")
+    body = ",".join(t.columns) + '\r\nRS1,P1,BJ01,20240101,24,01,01,,,2024-01-01 17:00:00\r\nRS2,"P\r\n2\r\nmore'
+    rows = _read(_write(tmp_path, "ZJ_RSDJ.csv", body), t)
+    assert [(r.line, r.error) for r in rows] == [(2, ""), (3, "truncated")]
+
+
+def test_a_multi_line_record_with_a_wrong_column_count_is_one_row(tmp_path, catalog):
+    t = catalog.table("ZJ_RSDJ")
+    body = ",".join(t.columns) + '\r\nRS1,"P\r\n1",BJ01\r\nRS2,P2,BJ01,20240101,24,01,01,,,2024-01-01 17:00:00\r\n'
+    rows = _read(_write(tmp_path, "ZJ_RSDJ.csv", body), t)
+    assert [(r.line, r.error) for r in rows] == [(2, "column_count"), (4, "")]
+    assert rows[0].raw_text == 'RS1,"P\r\n1",BJ01'
