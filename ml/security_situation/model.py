@@ -64,8 +64,9 @@ class SituationModel(ClassifierMixin, BaseEstimator):
         self.forest_ = make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True),
                                      IsolationForest(n_estimators=200, random_state=self.seed)).fit(A)
         self.anomaly_reference_ = np.sort(-self.forest_.score_samples(A))
-        self.p_reference_ = np.sort(self.classifier_.predict_proba(X)[:, 1])
-        self.combined_reference_ = np.sort(self._combined(X))
+        p = self.classifier_.predict_proba(X)[:, 1]
+        self.p_reference_ = np.sort(p)
+        self.combined_reference_ = np.sort(self._combined(p, self.anomaly(X)))
         return self
 
     def predict_proba(self, X):
@@ -74,12 +75,16 @@ class SituationModel(ClassifierMixin, BaseEstimator):
     def anomaly(self, X):
         return _percentile(self.anomaly_reference_, -self.forest_.score_samples(X[contract.ANOMALY_INPUTS]))
 
-    def _combined(self, X) -> np.ndarray:
-        p = _percentile(self.p_reference_, self.predict_proba(X)[:, 1])
-        return contract.W_MODEL * p + (1 - contract.W_MODEL) * self.anomaly(X)
+    def _combined(self, p, a) -> np.ndarray:
+        return contract.W_MODEL * _percentile(self.p_reference_, p) + (1 - contract.W_MODEL) * a
+
+    def parts(self, X) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(p, anomaly, score) of each row, each part computed once."""
+        p, a = self.predict_proba(X)[:, 1], self.anomaly(X)
+        return p, a, np.round(100 * _percentile(self.combined_reference_, self._combined(p, a)), 2)
 
     def score(self, X, y=None):   # noqa: ARG002 - sklearn's signature; returns the 0-100 score, not accuracy
-        return np.round(100 * _percentile(self.combined_reference_, self._combined(X)), 2)
+        return self.parts(X)[2]
 
 
 # ---- drivers ----------------------------------------------------------------------------------------

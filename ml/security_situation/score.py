@@ -37,7 +37,7 @@ def score_frame(pdf, champion, version):
     out["drivers"] = "[]"
     if ok.any():
         X = pdf[ok]
-        p, a, sc = champion.predict_proba(X)[:, 1], champion.anomaly(X), champion.score(X)
+        p, a, sc = champion.parts(X)
         items = [model.drivers(r) for r in X.to_dict("records")]
         out.loc[ok, "score"] = sc
         out.loc[ok, "p_incident_7d"] = p.round(4)

@@ -97,8 +97,7 @@ def same_budget_flags(values, k: int, seed: int) -> np.ndarray:
 def backtest(test: pd.DataFrame, fitted, baseline_p, seed: int) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     """(summary, comparison table, level table) on the backtest days."""
     y = test[contract.LABEL].astype(int).to_numpy()
-    p = fitted.predict_proba(test)[:, 1]
-    scores = fitted.score(test)
+    p, _, scores = fitted.parts(test)
     levels = [contract.level(v) for v in scores]
     flags = alert_flags(levels)
     mine = precision_recall(y, flags)
