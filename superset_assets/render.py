@@ -177,6 +177,12 @@ def dataset_dttm(name: str) -> str | None:
 
 
 # ---- charts ------------------------------------------------------------------------------------
+# Daily series over the whole history: 5-7 years of days times four zones passes 10,000 rows, and a
+# cut series would look like a fall in population. This is the server's own cap (ROW_LIMIT in
+# infra/superset_config.py).
+SERIES_ROW_LIMIT = 50000
+
+
 def _temporal(dataset: str) -> list[dict]:
     dttm = dataset_dttm(dataset)
     if not dttm:
@@ -205,7 +211,7 @@ def chart_params(c: dict) -> dict:
                      "show_timestamp": True, "rolling_type": "None", "color_picker": {"r": 0, "g": 122, "b": 135, "a": 1}}
     elif viz in ("echarts_timeseries_line", "echarts_timeseries_bar"):
         base |= {"x_axis": c["x"], "x_axis_sort_asc": True, "metrics": c["metrics"], "groupby": c.get("groupby", []),
-                 "order_desc": True, "row_limit": 10000, "truncate_metric": True, "show_empty_columns": True,
+                 "order_desc": True, "row_limit": SERIES_ROW_LIMIT, "truncate_metric": True, "show_empty_columns": True,
                  "comparison_type": "values", "annotation_layers": [], "x_axis_title_margin": 15,
                  "y_axis_title": c.get("y_title", ""), "y_axis_title_margin": 30, "y_axis_title_position": "Left",
                  "color_scheme": "supersetColors", "show_legend": True, "legendType": "scroll", "legendOrientation": "top",
@@ -235,7 +241,7 @@ def chart_params(c: dict) -> dict:
                  "donut": True, "innerRadius": 40, "outerRadius": 70, "labels_outside": True, "label_line": True}
     elif viz == "heatmap_v2":
         base |= {"x_axis": c["x"], "time_grain_sqla": "P1D", "groupby": c["groupby"], "metric": c["metric"],
-                 "row_limit": 10000, "sort_x_axis": "alpha_asc", "sort_y_axis": "alpha_asc", "normalize_across": "heatmap",
+                 "row_limit": SERIES_ROW_LIMIT, "sort_x_axis": "alpha_asc", "sort_y_axis": "alpha_asc", "normalize_across": "heatmap",
                  "linear_color_scheme": "oranges", "legend_type": "continuous", "show_legend": True, "show_values": False,
                  "y_axis_format": fmt or "SMART_NUMBER", "x_axis_time_format": "%m-%d", "xscale_interval": -1,
                  "yscale_interval": -1, "left_margin": "auto", "bottom_margin": "auto", "value_bounds": [None, None]}

@@ -58,7 +58,7 @@ def split(pdf: pd.DataFrame):
     first_test = days[int(len(days) * (1 - TEST_SHARE))]
     test = pdf[pdf["score_date"] >= first_test]
     train = pdf[pdf["score_date"] + timedelta(days=contract.HORIZON_DAYS) < first_test]
-    for name, part, need in (("training", train, model.CV_FOLDS), ("backtest", test, 1)):
+    for name, part, need in (("training", train, model.MIN_PER_CLASS), ("backtest", test, 1)):
         if min_class(part) < need:
             raise TrainingError(f"the {name} days ({part['score_date'].min()} .. {part['score_date'].max()}, "
                                 f"{len(part)} unit-days, {int(part[contract.LABEL].sum())} with an incident ahead) "
@@ -133,7 +133,7 @@ def train(spark, s, log=print) -> TrainResult:
     sel_train, sel_test = _selection_split(train_df)
     selection = {}
     for kind in model.CANDIDATES:
-        if min_class(sel_test) < 1 or min_class(sel_train) < model.CV_FOLDS:
+        if min_class(sel_test) < 1 or min_class(sel_train) < model.MIN_PER_CLASS:
             selection[kind] = float("nan")  # too few incident days to choose: the first candidate is taken
             continue
         m = model.SituationModel(kind, s.seed).fit(sel_train, sel_train[contract.LABEL])
@@ -149,7 +149,7 @@ def train(spark, s, log=print) -> TrainResult:
     mlflow = registry.mlflow_for(s, contract.MODEL)
     client = MlflowClient(tracking_uri=s.tracking_uri)
     with mlflow.start_run(run_name=f"security_situation_{kind}") as run:
-        mlflow.log_params({"model": kind, "model_zh": model.CANDIDATES[kind], "calibration": "sigmoid (Platt)",
+        mlflow.log_params({"model": kind, "model_zh": model.CANDIDATES[kind], "calibration": "none (logistic loss; Brier and ECE in the backtest)",
                            "anomaly": "IsolationForest on the day against the unit's 30-day norm",
                            "label": f"incident (AQ_SJDJ) in the unit within {contract.HORIZON_DAYS} days",
                            "split": "time: latest days held out, training purged of horizons reaching them",

@@ -81,7 +81,8 @@ def test_features_see_nothing_after_the_day(feeds_loaded, spark):
     changed.localCheckpoint(eager=True).write.format("delta").mode("overwrite").saveAsTable(f"{LEAK}.feed_unit_hourly")
     inc = spark.table(f"{LEAK}.incident")
     future = (inc.filter(F.col("occurred_at").isNotNull()).limit(20)
-              .withColumn("occurred_at", F.col("occurred_at") + F.expr(f"interval {FEED_DAYS} days"))
+              # All after the cut (a shift by a fixed span would move old incidents to before it).
+              .withColumn("occurred_at", F.expr(f"timestamp'{cut} 00:00:00' + interval 36 hours"))
               .withColumn("incident_id", F.concat(F.col("incident_id"), F.lit("-future"))))
     future.write.format("delta").mode("append").saveAsTable(f"{LEAK}.incident")
     after = _pdf(spark, LEAK)

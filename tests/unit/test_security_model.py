@@ -20,6 +20,31 @@ def test_levels_follow_the_cut_offs_at_their_edges():
     assert contract.level(cuts["黄"] - 0.01) == "蓝" and contract.level(0) == "蓝"
 
 
+def test_gold_gate_on_the_level_uses_the_same_cut_offs():
+    """The fail-severity gate of gold.security_situation_score (expectations/gold.yaml) passes every row that
+    contract.level makes and stops a row whose level disagrees with its score."""
+    import sqlite3
+
+    import yaml
+
+    from smartrehab.settings import REPO_ROOT
+
+    rules = yaml.safe_load((REPO_ROOT / "expectations" / "gold.yaml").read_text(encoding="utf-8"))
+    [query] = [r["unexpected_rows_query"] for r in rules["security_situation_score"]
+               if r["type"] == "UnexpectedRowsExpectation" and "level = '红'" in r["unexpected_rows_query"]]
+    scores = [round(x, 2) for x in np.arange(0, 100.01, 0.01)]
+    good = [(v, contract.level(v)) for v in scores] + [(None, "数据不足")]
+    with sqlite3.connect(":memory:") as con:
+        con.execute("create table t (score real, level text)")
+        con.executemany("insert into t values (?, ?)", good)
+        assert con.execute(query.replace("{batch}", "t")).fetchall() == []
+        cuts = dict(contract.LEVELS)
+        bad = [(cuts["红"] - 0.01, "红"), (cuts["橙"], "红"), (cuts["黄"] - 0.01, "黄"), (cuts["黄"], "蓝"), (50.0, None)]
+        con.execute("delete from t")
+        con.executemany("insert into t values (?, ?)", [(v, lv or "数据不足") for v, lv in bad])
+        assert len(con.execute(query.replace("{batch}", "t")).fetchall()) == len(bad)
+
+
 def _frame(n_units=6, n_days=60, seed=0) -> pd.DataFrame:
     """Unit-days where a hidden tension raises both the alarm counts and the chance of an incident."""
     rng = np.random.default_rng(seed)
