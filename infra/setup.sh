@@ -8,7 +8,7 @@ ROOT=$(pwd)
 PY=${PYTHON:-python3.11}
 
 need_apt=()
-command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jdk-headless)
+command -v javac >/dev/null 2>&1 || need_apt+=(openjdk-17-jdk-headless)  # javac: the SQL endpoint's access check
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v unzip >/dev/null 2>&1 || need_apt+=(unzip)
 command -v ss >/dev/null 2>&1 || need_apt+=(iproute2)

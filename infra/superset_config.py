@@ -6,6 +6,8 @@ SUPERSET_SECRET_KEY (from the platform's secret source). Dashboards are files un
 """
 
 import os
+import sys
+from pathlib import Path
 
 from pyhive import sqlalchemy_hive
 from sqlalchemy import text
@@ -30,7 +32,8 @@ DATA_CACHE_CONFIG = {"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": 600, 
 
 # Dashboards as code need no flag in 6.x: versioned YAML import/export (the old VERSIONED_EXPORT)
 # and native filters are always on. Jinja templating lets a dataset file carry parameterised SQL.
-FEATURE_FLAGS = {"ENABLE_TEMPLATE_PROCESSING": True}
+# RLS_IN_SQLLAB: the row-level security of a dataset also applies to SQL Lab queries on its table.
+FEATURE_FLAGS = {"ENABLE_TEMPLATE_PROCESSING": True, "RLS_IN_SQLLAB": True}
 
 BABEL_DEFAULT_LOCALE = "zh"
 LANGUAGES = {"zh": {"flag": "cn", "name": "Chinese"}, "en": {"flag": "us", "name": "English"}}
@@ -77,3 +80,15 @@ def FLASK_APP_MUTATOR(app):  # noqa: N802 - Superset's name
             return set(_names(cursor.fetchall()))
 
     HiveEngineSpec.get_view_names = classmethod(get_view_names)
+
+
+# ---- identity, roles and audit (smartrehab/access/superset_hooks.py, docs/security.md) ----------------------
+# LDAP login against the directory, Superset roles mapped from its groups (made from infra/access/roles.yaml),
+# logins, dashboard views, chart queries and SQL statements into audit.access_log. Sets AUTH_TYPE, AUTH_LDAP_*,
+# AUTH_ROLES_MAPPING, AUTH_USER_REGISTRATION*, PERMANENT_SESSION_LIFETIME, CUSTOM_SECURITY_MANAGER,
+# EVENT_LOGGER and QUERY_LOGGER.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from smartrehab.access.superset_hooks import config_values  # noqa: E402
+
+globals().update(config_values())
+

@@ -221,6 +221,49 @@ def record(*events: Event, settings: Settings | None = None) -> int:
     return seq
 
 
+def ingest_spool(s: Settings | None = None) -> int:
+    """Chain the SQL endpoint's spooled statements (``smartrehab.access.endpoint``: one JSON line per statement,
+    written by the JVM, which cannot call this module) into the table; returns how many. The spool is renamed
+    first, so the endpoint goes on writing a new one; a line that cannot be read is recorded as such, not
+    dropped. Called by ``smartrehab audit ingest`` (and before ``smartrehab audit verify``) and by the
+    ``audit_ingest`` DAG every five minutes."""
+    from smartrehab.access import endpoint
+
+    s = s or get_settings()
+    spool = endpoint.spool_path(s)
+    total = 0
+    with _locked(s):
+        pending = sorted(spool.parent.glob(spool.name + ".*.ingesting"))
+        if spool.exists():
+            taken = spool.with_name(f"{spool.name}.{datetime.now(UTC):%Y%m%dT%H%M%S%f}.ingesting")
+            spool.rename(taken)
+            pending.append(taken)
+    for path in pending:
+        with open(path, "rb") as fh:
+            fcntl.lockf(fh, fcntl.LOCK_SH)  # a statement being written when the file was renamed ends first
+            lines = fh.read().decode("utf-8", errors="replace").splitlines()
+        events = []
+        for i, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                r = json.loads(line)
+                events.append(Event(
+                    "sql", actor=r["actor"] or "anonymous", tool="sql_endpoint", outcome=r["outcome"],
+                    statement=r["statement"], tables_read=[t for t in r["tables_read"].split(",") if t],
+                    event_time=datetime.fromisoformat(r["event_time"].replace("Z", "+00:00")),
+                    detail={"role": r["role"], **({"reason": r["reason"]} if r["reason"] else {})}))
+            except (ValueError, KeyError) as exc:
+                events.append(Event("event", actor="sql_endpoint", tool="sql_endpoint", outcome="failure",
+                                    action="spool_unreadable",
+                                    detail={"file": path.name, "line": i, "error": str(exc), "text": line[:2000]}))
+        if events:
+            record(*events, settings=s)
+        total += len(events)
+        path.unlink()
+    return total
+
+
 @dataclass
 class Verdict:
     ok: bool
@@ -270,3 +313,18 @@ def register_sql(execute, s: Settings | None = None) -> None:
     s = s or get_settings()
     execute("create database if not exists audit")
     execute(f"create table if not exists {TABLE} using delta location '{table_path(s)}'")
+
+
+def register_on_endpoint(s: Settings) -> None:
+    """Make ``audit.access_log`` queryable on the SQL endpoint (creating the table with a first record if needed:
+    who started the platform's services)."""
+    import getpass
+    from contextlib import closing
+
+    from smartrehab.access import endpoint
+
+    if not _exists(s):
+        record(Event("event", actor=getpass.getuser(), tool="platform", action="serve",
+                     detail={"what": "services started"}), settings=s)
+    with closing(endpoint.connect(s)) as conn, closing(conn.cursor()) as cur:
+        register_sql(cur.execute, s)

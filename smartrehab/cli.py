@@ -11,7 +11,9 @@
     smartrehab coverage   where every legacy item goes (bronze, silver, dbt models)
     smartrehab demo       setup + generate + run + serve --live, then print where to look
     smartrehab export verify <package> --public-key <pem>   the receiver's check of an exchange package
-    smartrehab audit verify   recompute the hash chain of audit.access_log; exit 1 naming the first broken record
+    smartrehab audit verify   chain the SQL endpoint's spooled statements, recompute the hash chain of audit.access_log;
+                              exit 1 naming the first broken record
+    smartrehab audit ingest   only chain the spooled statements
 """
 
 from __future__ import annotations
@@ -136,6 +138,9 @@ def cmd_serve(s: Settings, live: bool = False, as_of: str = "2026-11-20", days: 
     directory.start(s, log=progress)
     services.start_postgres(s, log=progress)
     services.start_thrift(s, log=progress)
+    from smartrehab import audit
+
+    audit.register_on_endpoint(s)
     services.start_mlflow(s, log=progress)
     services.start_airflow(s, log=progress)
     services.start_superset(s, log=progress)
@@ -151,9 +156,12 @@ def print_addresses(s: Settings) -> None:
 
     print(f"""
   Superset (dashboards)   http://127.0.0.1:{s.superset_port}   login {s.superset_admin} / password in {s.secrets_dir / 'superset_admin_password'}
+                          or a directory user (ju.lingdao 局领导, suo.bj01 所领导, fenxi.01 分析员, ...) / {s.secrets_dir / 'ldap_user_<uid>'}
+  Directory (LDAP)        {s.ldap_uri}   base {s.ldap_base_dn}; roles in infra/access/roles.yaml
   Airflow                 http://127.0.0.1:{s.airflow_port}   login admin / {services.airflow_password(s)}
   MLflow                  http://127.0.0.1:{s.mlflow_port}
-  SQL endpoint (JDBC)     jdbc:hive2://{s.thrift_host}:{s.thrift_port}/gold   (beeline, PyHive, DBeaver; no password on loopback)
+  SQL endpoint (JDBC)     jdbc:hive2://{s.thrift_host}:{s.thrift_port}/gold   (beeline, PyHive, DBeaver: a directory user and
+                          password, LDAP; e.g. fenxi.01 / {s.secrets_dir / 'ldap_user_fenxi.01'})
   Metastore (PostgreSQL)  {s.pg_host}:{s.pg_port} db {s.pg_metastore_db}
   Lake                    {s.storage_root}
   Stop everything:        smartrehab stop
@@ -228,7 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     esub.add_parser("verify", help="check a package: checksums, SM3, signature, schema", add_help=False)
     au = sub.add_parser("audit", help="the audit trail audit.access_log (docs/security.md)")
     ausub = au.add_subparsers(dest="audit_cmd", required=True)
-    ausub.add_parser("verify", help="recompute the hash chain; exit 1 naming the first deleted or altered record")
+    ausub.add_parser("verify", help="chain the SQL endpoint's spooled statements, then recompute the hash chain; "
+                                    "exit 1 naming the first deleted or altered record")
+    ausub.add_parser("ingest", help="chain the SQL endpoint's spooled statements into audit.access_log")
     d = sub.add_parser("demo")
     d.add_argument("--as-of", default="2026-11-20")
     d.add_argument("--days", type=int, default=1)
@@ -256,6 +266,12 @@ def main(argv: list[str] | None = None) -> int:
         elif args.cmd == "coverage":
             cmd_coverage(s)
         elif args.cmd == "audit":
+            from smartrehab import audit
+
+            n = audit.ingest_spool(s)
+            print(f"audit: {n} statements of the SQL endpoint chained into {audit.TABLE}")
+            if args.audit_cmd == "ingest":
+                return 0
             return cmd_audit_verify(s)
         elif args.cmd == "demo":
             cmd_setup(s)

@@ -288,17 +288,21 @@ def start_thrift(s: Settings, log=print) -> None:
         return
     _stop_pid(s, "thrift")
     _check_port_free(s.thrift_host, s.thrift_port, "SQL endpoint", "SMARTREHAB_THRIFT_PORT")
+    from smartrehab.access import directory, endpoint
+
+    directory.start(s, log=log)  # logins are checked against it; the access plan is read from it
     write_spark_defaults(s)
+    submit_args, hive_args = endpoint.server_args(s)
     env = dict(s.child_env())
     env["SPARK_HOME"] = str(spark_home())
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
     env["PYSPARK_PYTHON"] = sys.executable
     cmd = [str(spark_home() / "bin" / "spark-submit"),
            "--class", "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2",
-           "--name", "smartrehab-sql-endpoint", "--master", "local[1]", "--driver-memory", "1g",
+           "--name", "smartrehab-sql-endpoint", "--master", "local[1]", "--driver-memory", "1g", *submit_args,
            "spark-internal",
            "--hiveconf", f"hive.server2.thrift.port={s.thrift_port}",
-           "--hiveconf", f"hive.server2.thrift.bind.host={s.thrift_host}"]
+           "--hiveconf", f"hive.server2.thrift.bind.host={s.thrift_host}", *hive_args]
     log(f"sql endpoint: starting Spark Thrift Server on {s.thrift_host}:{s.thrift_port}")
     pid = _spawn(s, "thrift", cmd, env, cwd=s.var_dir)
     _wait_port(s.thrift_host, s.thrift_port, 180, "SQL endpoint", pid, s.run_dir / "thrift.log")

@@ -10,6 +10,7 @@ the running server (login, CSRF token, chart data, dashboard list, REST imports)
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 import zipfile
@@ -27,6 +28,7 @@ BUNDLE_ROOT = "smartrehab_superset_assets"
 BUNDLE_NAME = "superset_assets.zip"
 # The address written in databases/*.yaml; build_bundle puts the settings' SQL endpoint there.
 DEFAULT_SQL_ENDPOINT = "127.0.0.1:10000"
+SERVICE_ACCOUNT = "svc.superset"
 
 LEADERSHIP_DASHBOARD_UUID = "c7ead49a-ef3f-4d76-833d-a35078d242a6"
 CHART_UUIDS = {
@@ -91,21 +93,35 @@ def build_bundle(s: Settings) -> Path:
     problems = check_assets(src)
     if problems:
         raise SupersetError("superset_assets/ is not importable:\n  " + "\n  ".join(problems))
-    endpoint = f"{s.thrift_host}:{s.thrift_port}"
     out = s.var_dir / BUNDLE_NAME
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".zip.tmp")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
         for path in sorted(p for p in src.rglob("*") if p.is_file() and p.suffix in (".yaml", ".yml")):
             rel = path.relative_to(src).as_posix()
+            if rel.startswith("access/"):  # roles and RLS: not part of Superset's bundles (smartrehab.access)
+                continue
             text = path.read_text(encoding="utf-8")
             if rel.startswith("databases/"):
-                text = text.replace(DEFAULT_SQL_ENDPOINT, endpoint)
+                text = text.replace(f"hive://{DEFAULT_SQL_ENDPOINT}/gold", endpoint_uri(s))
             info = zipfile.ZipInfo(f"{BUNDLE_ROOT}/{rel}", date_time=(1980, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, text.encode("utf-8"))
+    os.chmod(tmp, 0o600)  # it holds the service account's password
     tmp.replace(out)
     return out
+
+
+def endpoint_uri(s: Settings, with_password: bool = True) -> str:
+    """Superset's connection to the SQL endpoint: the dashboards' service account (role bi_service of
+    infra/access/roles.yaml), LDAP login. Superset keeps the password encrypted in its metadata database and
+    applies each viewer's row-level security itself."""
+    from urllib.parse import quote
+
+    from smartrehab.access import directory
+
+    secret = f":{quote(directory.user_password(s, SERVICE_ACCOUNT), safe='')}" if with_password else ""
+    return f"hive://{SERVICE_ACCOUNT}{secret}@{s.thrift_host}:{s.thrift_port}/gold?auth=LDAP"
 
 
 def import_bundle(s: Settings, *, update_existing: bool = False, log=print) -> Path:
@@ -123,6 +139,9 @@ def import_bundle(s: Settings, *, update_existing: bool = False, log=print) -> P
     services.superset_cli(s, "import-datasources", "-p", str(bundle), "-u", s.superset_admin)
     services.superset_cli(s, "import-dashboards", "-p", str(bundle), "-u", s.superset_admin)
     log(f"superset: imported {bundle.name}")
+    from smartrehab.access import superset as access
+
+    access.apply(s, log)  # roles and row-level security from infra/access/roles.yaml
     if update_existing:
         SupersetClient.from_settings(s).import_assets(bundle)
         log("superset: existing charts, datasets and database overwritten from the files")
@@ -133,10 +152,12 @@ def import_bundle(s: Settings, *, update_existing: bool = False, log=print) -> P
 class SupersetClient:
     """A logged-in session on Superset's REST API (bearer token, session cookie, CSRF token)."""
 
-    def __init__(self, base_url: str, username: str, password: str, timeout: float = 120):
+    def __init__(self, base_url: str, username: str, password: str, timeout: float = 120, provider: str = "ldap"):
+        """``provider``: Superset takes only its configured one, "ldap" (AUTH_LDAP); the local break-glass admin
+        logs in through it too (``superset_hooks`` checks that one account against the local password)."""
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        self._username, self._password = username, password
+        self._username, self._password, self._provider = username, password, provider
         self.session = requests.Session()
         self.session.headers["Referer"] = self.base_url + "/"
         self._csrf: str | None = None
@@ -152,7 +173,8 @@ class SupersetClient:
             try:
                 res = self.session.post(
                     f"{self.base_url}/api/v1/security/login", timeout=self.timeout,
-                    json={"username": self._username, "password": self._password, "provider": "db", "refresh": True})
+                    json={"username": self._username, "password": self._password, "provider": self._provider,
+                          "refresh": True})
                 break
             except requests.ConnectionError:
                 if time.time() > deadline:

@@ -117,17 +117,25 @@ DATASETS = {
         "metrics": [metric("max_lag", "MAX(feeds_lag_hours)", "数据滞后小时 / Feed lag (h)", "感知数据落后于最新小时的小时数 / Hours the centre's feeds lag behind the newest feed hour.")],
     },
     "quarantine_by_rule": {
-        "schema": "quarantine", "dttm": "quarantined_at",
-        "description": "隔离区：被拦截的遗留数据行，按规则展开（quarantine.legacy_rows）/ Quarantined legacy rows, one row per rule broken.",
-        "sql": "select q.legacy_table, r.rule, q.source_file, q.quarantined_at, q.load_id, q.source_row\n"
-               "from quarantine.legacy_rows as q\n"
-               "lateral view explode(q.rules) r as rule",
+        "schema": "quarantine", "table": "quarantine_by_rule", "dttm": "quarantined_at",
+        "description": "隔离区：被拦截的遗留数据行，按规则展开，不含数据值（quarantine.quarantine_by_rule，"
+                       "spark_jobs/legacy/sql）/ Quarantined legacy rows, one row per rule broken, without their values.",
         "columns": [col("legacy_table", "STRING", "遗留表 / Legacy table"), col("rule", "STRING", "规则 / Rule"),
                     col("source_file", "STRING", "来源文件 / Source file"),
                     col("quarantined_at", "TIMESTAMP", "隔离时间 / Quarantined at", dttm=True),
                     col("load_id", "STRING", "批次 / Load"), col("source_row", "BIGINT", "行号 / Row")],
         "metrics": [metric("quarantined_rows", "COUNT(DISTINCT concat(load_id, ':', cast(source_row as string)))", "隔离行数 / Rows quarantined",
                            "被隔离的数据行数（一行可违反多条规则）/ Rows quarantined (a row may break several rules).")],
+    },
+    # The values of the centre filter. A physical column here: the filter's value query orders by the column it
+    # selects, and on the computed centre_name of the other datasets Spark finds that ORDER BY ambiguous.
+    "centre_list": {
+        "schema": "gold", "dttm": None,
+        "description": "戒毒所代码与名称（代码表 catalog/code_tables/centre.csv），看板的戒毒所筛选器 / Centres of the code table.",
+        "sql": REG.centre_list_sql(),
+        "columns": [col("centre", "STRING", "戒毒所代码 / Centre code"), col("centre_name", "STRING", "戒毒所 / Centre")],
+        "metrics": [metric("centres", "COUNT(*)", "戒毒所数 / Centres", "代码表中的戒毒所数 / Centres in the code table.")],
+        "physical_centre_name": True,
     },
     "load_reconciliation": {
         "schema": "audit", "table": "load_reconciliation", "dttm": "delivery_day",
@@ -150,7 +158,7 @@ DATASETS = {
 
 def render_dataset(name: str, spec: dict) -> dict:
     columns = list(spec["columns"])
-    if any(c["column_name"] == "centre" for c in columns):
+    if any(c["column_name"] == "centre" for c in columns) and not spec.get("physical_centre_name"):
         columns.append(REG.centre_name_column())
     return {
         "table_name": spec.get("table", name), "schema": spec["schema"], "main_dttm_col": spec.get("dttm"),
@@ -407,7 +415,7 @@ DASHBOARDS = [
        [("ops_assessment", 6), ("ops_overdue", 6)]]),
 ]
 
-CENTRE_FILTER_DATASET = "fct_daily_population"
+CENTRE_FILTER_DATASET = "centre_list"
 
 
 def _chart_has_centre(c: dict) -> bool:

@@ -113,6 +113,13 @@ def centre_name_expression(column: str = "centre", path: Path = CENTRES) -> str:
     return f"CASE {column} {whens} ELSE {column} END"
 
 
+def centre_list_sql(path: Path = CENTRES) -> str:
+    """The centres of the code table as an inline query (code, name), for the dashboards' centre filter."""
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    return "\nunion all\n".join(f"select '{r['code']}' as centre, '{r['label_zh']}' as centre_name" for r in rows)
+
+
 def centre_name_column(column: str = "centre") -> dict:
     """A computed Superset column ``centre_name`` (戒毒所名称) beside a centre code column."""
     return {

@@ -18,6 +18,7 @@ with the Superset roles by ``apply`` (run in Superset's environment by ``smartre
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -89,12 +90,14 @@ def render(s: Settings) -> str:
     return HEADER + body
 
 
-def plan(s: Settings) -> dict:
-    """What ``superset_apply`` makes: the roles (name, like, extra) and the RLS rules of the committed file."""
+def plan(s: Settings, rls: list[dict] | None = None) -> dict:
+    """What ``superset_apply`` makes: the roles (name, like, extra) and the RLS rules (of the committed file
+    unless given)."""
     access = load_access(s.access_roles_file, s.catalog_dir)
     roles = [{"name": g.superset_name, "like": g.role.superset_like, "extra": list(g.role.superset_extra),
               "description": g.role.description} for g in access.groups() if g.role.in_superset]
-    rls = yaml.safe_load(rls_path(s).read_text(encoding="utf-8"))["filters"]
+    if rls is None:
+        rls = yaml.safe_load(rls_path(s).read_text(encoding="utf-8"))["filters"]
     return {"roles": roles, "rls": rls, "prefix": PREFIX}
 
 
@@ -102,16 +105,31 @@ def apply(s: Settings, log=print) -> dict:
     """Create or update the Superset roles and RLS rules (Superset's metadata DB; no server needed)."""
     from smartrehab import services
 
-    stale = render(s) != rls_path(s).read_text(encoding="utf-8")
-    if stale:
-        raise RuntimeError(f"{rls_path(s)} is stale against infra/access/roles.yaml or the datasets: run "
-                           "`python -m smartrehab.access.superset` and commit the file")
+    fresh = render(s)
+    if not rls_path(s).exists() or fresh != rls_path(s).read_text(encoding="utf-8"):
+        # Never apply fewer rules than the datasets need: the render covers every dataset file (the unit test
+        # test_committed_rls_file_is_the_render_of_the_roles_file_and_the_datasets makes the commit follow).
+        log(f"superset: {rls_path(s)} is stale (run `python -m smartrehab.access.superset`); applying the "
+            "rules rendered from infra/access/roles.yaml and the dataset files")
+    from smartrehab.superset import endpoint_uri
+
+    todo = plan(s, yaml.safe_load(fresh)["filters"])
+    # The connection to the SQL endpoint follows the settings and the secrets on every import (a rotated service
+    # password, a moved endpoint), whatever an earlier import left in Superset.
+    todo["database"] = {"uuid": yaml.safe_load((s.superset_assets_dir / "databases" /
+                                                "smartrehab_sql_endpoint.yaml").read_text(encoding="utf-8"))["uuid"],
+                        "uri": endpoint_uri(s)}
     plan_file = s.superset_home / "access_plan.json"
     plan_file.parent.mkdir(parents=True, exist_ok=True)
-    plan_file.write_text(json.dumps(plan(s), ensure_ascii=False), encoding="utf-8")
-    res = subprocess.run([str(s.superset_venv / "bin" / "python"), "-m", "smartrehab.access.superset_apply",
-                          str(plan_file)], env=services.superset_env(s), cwd=s.repo_root, capture_output=True,
-                         text=True)
+    fd = os.open(plan_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the service password
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(todo, fh, ensure_ascii=False)
+    try:
+        res = subprocess.run([str(s.superset_venv / "bin" / "python"), "-m", "smartrehab.access.superset_apply",
+                              str(plan_file)], env=services.superset_env(s), cwd=s.repo_root, capture_output=True,
+                             text=True)
+    finally:
+        plan_file.unlink(missing_ok=True)
     if res.returncode != 0:
         raise services.ServiceError(f"applying roles and RLS to Superset failed:\n{res.stdout[-2000:]}"
                                     f"{res.stderr[-3000:]}")

@@ -39,8 +39,9 @@ def render(name: str, **context) -> str:
     """The text of ``sql/<name>.sql`` with ``context`` filled in (undefined names are an error)."""
     import jinja2
 
-    path = SQL_DIR / f"{name}.sql"
-    return jinja2.Template(path.read_text(encoding="utf-8"), undefined=jinja2.StrictUndefined).render(**context)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(SQL_DIR), undefined=jinja2.StrictUndefined,
+                             keep_trailing_newline=True)
+    return env.get_template(f"{name}.sql").render(**context)
 
 
 def _check_name(value: str, where: str) -> str:

@@ -53,6 +53,7 @@ from spark_jobs.legacy.parse import FileRejected, RawRow, iter_rows
 
 BRONZE = "bronze.legacy_rows"
 QUARANTINE = "quarantine.legacy_rows"
+SQL_DIR = Path(__file__).resolve().parent / "sql"
 RECONCILIATION = "audit.load_reconciliation"
 REGISTRY = "audit.loaded_files"
 IDENTITY = "silver.restricted_identity"
@@ -479,6 +480,8 @@ def _finish(spark: SparkSession, s: Settings, catalog: Catalog, load_id: str, re
             F.col("_message").alias("message"), F.col("_raw_values").alias("raw_values"),
             F.col("_raw_line").alias("raw_line"), F.current_timestamp().alias("quarantined_at")),
             QUARANTINE, "file_sha256", shas)
+    if spark.catalog.tableExists(QUARANTINE):
+        spark.sql((SQL_DIR / "quarantine_by_rule.sql").read_text(encoding="utf-8"))
     lap("quarantine")
     accepted = side("_ok=true")
     if accepted is not None:

@@ -109,9 +109,9 @@ def test_model_registered_and_scores_written(pipeline_ran, spark, settings):
 
 
 def test_sql_endpoint_serves_gold(pipeline_ran, sql_endpoint, spark):
-    from pyhive import hive
+    from smartrehab.access import endpoint
 
-    conn = hive.connect(host=sql_endpoint.thrift_host, port=sql_endpoint.thrift_port, username="analyst")
+    conn = endpoint.connect(sql_endpoint, "fenxi.01")  # an analyst of the directory, with their password
     cur = conn.cursor()
     cur.execute("refresh table gold.fct_daily_population")
     cur.execute("select sum(population), count(*) from gold.fct_daily_population")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 import zipfile
-from contextlib import closing
 
 import pytest
 import yaml
@@ -78,12 +77,9 @@ def imported(client, gold_population):
 
 
 def hive_rows(s, sql: str) -> list[tuple]:
-    from pyhive import hive
+    from smartrehab.access import endpoint
 
-    with closing(hive.connect(host=s.thrift_host, port=s.thrift_port)) as conn:
-        with closing(conn.cursor()) as cur:
-            cur.execute(sql)
-            return cur.fetchall() if cur.description else []
+    return endpoint.rows(s, sql)  # as the pipeline's service account
 
 
 def chart_rows(client: SupersetClient, chart: str) -> dict:
@@ -107,7 +103,11 @@ def test_bundle_layout():
         assert f"{BUNDLE_ROOT}/datasets/smartrehab_sql_endpoint/fct_daily_population.yaml" in names
         database = yaml.safe_load(zf.read(f"{BUNDLE_ROOT}/databases/smartrehab_sql_endpoint.yaml"))
         dashboard = yaml.safe_load(zf.read(f"{BUNDLE_ROOT}/dashboards/leadership_overview.yaml"))
-    assert database["sqlalchemy_uri"] == f"hive://{settings.thrift_host}:{settings.thrift_port}/gold"
+    from smartrehab.access import directory
+
+    password = directory.user_password(settings, "svc.superset")
+    assert database["sqlalchemy_uri"] == (f"hive://svc.superset:{password}@{settings.thrift_host}:"
+                                          f"{settings.thrift_port}/gold?auth=LDAP")
     assert database["allow_dml"] is False and database["expose_in_sqllab"] is True
     chart_nodes = [n for n in dashboard["position"].values() if isinstance(n, dict) and n["type"] == "CHART"]
     assert set(CHART_UUIDS.values()) <= {n["meta"]["uuid"] for n in chart_nodes}

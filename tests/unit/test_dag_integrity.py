@@ -26,7 +26,7 @@ def dagbag(settings):
 def test_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
     assert set(dagbag.dag_ids) >= {"legacy_ingest", "gold_build", "relapse_train", "relapse_score", "exchange_daily",
-                                   "exchange_monthly"}
+                                   "exchange_monthly", "audit_ingest"}
 
 
 def test_owner_tags_retries_docs(dagbag):

@@ -129,18 +129,7 @@ persons as (
     from {{ gold_staging }}.stg_silver__person
 ),
 
-identities as (
-    select
-        p.person_pk,
-        case when {{ with_name }} then n.clear_value end as name,
-        case when {{ with_id_number }} then i.clear_value end as id_number
-    from {{ silver }}.person as p
-    left join {{ silver }}.restricted_identity as n
-        on {{ with_name }} and n.domain = 'name_pk' and p.name_pk = n.pseudonym
-    left join {{ silver }}.restricted_identity as i
-        on {{ with_id_number }} and i.domain = 'id_number_pk' and p.id_number_pk = i.pseudonym
-    where p.is_current
-),
+{% include "include/identities.sql" %}
 
 final as (
     select

@@ -12,10 +12,11 @@ ROLES = REPO_ROOT / "infra" / "access" / "roles.yaml"
 CATALOG = REPO_ROOT / "catalog"
 
 
-def test_the_eight_roles_of_the_issue_and_one_demo_user_each():
+def test_the_eight_roles_of_the_issue_the_dashboards_service_account_and_one_demo_user_each():
     access = load_access(ROLES, CATALOG)
     assert {r.name_zh for r in access.roles.values()} == {
-        "局领导", "所领导", "分析员", "研究员", "数据工程", "系统管理员", "安全管理员", "审计管理员"}
+        "局领导", "所领导", "分析员", "研究员", "数据工程", "系统管理员", "安全管理员", "审计管理员", "看板服务"}
+    assert [k for k, r in access.roles.items() if not r.person] == ["data_engineer", "bi_service"]
     assert {u.role for u in access.demo_users} == set(access.roles)
     assert not access.roles["data_engineer"].person
     # 等保 level 3: three separate administrators, none of whom sees business rows or holds another's powers.
@@ -25,6 +26,7 @@ def test_the_eight_roles_of_the_issue_and_one_demo_user_each():
         (False, False), (True, False), (False, True)]
     # Only the pipeline's service account reads the restricted layers on the SQL endpoint.
     assert [k for k, r in access.roles.items() if "restricted" in r.sql_endpoint] == ["data_engineer"]
+    assert [k for k, r in access.roles.items() if "write" in r.sql_endpoint] == ["data_engineer"]
 
 
 def test_a_centre_scoped_role_is_one_group_per_centre_of_the_code_table():
