@@ -138,3 +138,19 @@ def test_a_change_in_the_directory_reaches_the_running_endpoint(endpoint_up):
         endpoint.refresh(s)
     assert len(run(s, endpoint.PIPELINE_ACCOUNT, f"select * from {PROBE_GOLD}")) == 10
     assert d.user_password(s, "fenxi.01")  # the demo password lives in the secrets, never in the repo
+
+
+def test_statements_running_at_once_are_all_answered_and_audited(endpoint_up):
+    """A dashboard sends its charts' queries together: the spool takes them all, none fails on its lock."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    s = endpoint_up
+    audit.ingest_spool(s)
+    before = audit._last(s)[0] if audit._exists(s) else 0
+    sql = [f"select {i} as n, count(*) from {PROBE_GOLD} where id >= {i % 5}" for i in range(8)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        got = list(pool.map(lambda q: run(s, "fenxi.01", q), sql))
+    assert [g[0][0] for g in got] == list(range(8))
+    audit.ingest_spool(s)
+    statements = {r["statement"] for r in audit._read_rows(s, f"where seq > {before}")}
+    assert set(sql) <= statements

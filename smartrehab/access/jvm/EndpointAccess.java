@@ -335,7 +335,9 @@ public final class EndpointAccess implements Function1<SparkSessionExtensions, B
         return s == null ? "" : s;
     }
 
-    private static void spool(SparkContext sc, String user, String role, Set<String> tables, String refusal) {
+    // synchronized: a JVM may hold one lock on a file at a time (OverlappingFileLockException); the file lock is
+    // for the Python side that takes the spool over.
+    private static synchronized void spool(SparkContext sc, String user, String role, Set<String> tables, String refusal) {
         String line = "{\"event_time\":" + json(Instant.now().toString())
             + ",\"actor\":" + json(user)
             + ",\"role\":" + json(role)
