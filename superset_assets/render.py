@@ -248,7 +248,9 @@ def chart_params(c: dict) -> dict:
                  "number_format": fmt or "SMART_NUMBER", "show_legend": True, "legendOrientation": "top",
                  "donut": True, "innerRadius": 40, "outerRadius": 70, "labels_outside": True, "label_line": True}
     elif viz == "heatmap_v2":
-        base |= {"x_axis": c["x"], "time_grain_sqla": "P1D", "groupby": c["groupby"], "metric": c["metric"],
+        # No time grain: score_date is a day already, and with one Spark finds the sort on the raw column
+        # outside the GROUP BY of the truncated one (MISSING_AGGREGATION).
+        base |= {"x_axis": c["x"], "groupby": c["groupby"], "metric": c["metric"],
                  "row_limit": SERIES_ROW_LIMIT, "sort_x_axis": "alpha_asc", "sort_y_axis": "alpha_asc", "normalize_across": "heatmap",
                  "linear_color_scheme": "oranges", "legend_type": "continuous", "show_legend": True, "show_values": False,
                  "y_axis_format": fmt or "SMART_NUMBER", "x_axis_time_format": "%m-%d", "xscale_interval": -1,
