@@ -25,14 +25,13 @@ from __future__ import annotations
 import fcntl
 import hmac
 import json
-import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from smartrehab.settings import Settings, get_settings
+from smartrehab.settings import Settings, get_settings, write_private
 
 TABLE = "audit.access_log"
 GENESIS = "0" * 64
@@ -147,12 +146,7 @@ def read_head(s: Settings) -> dict | None:
 
 
 def _write_head(s: Settings, head: dict) -> None:
-    p = _head_file(s)
-    tmp = p.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(head, fh)
-    tmp.replace(p)
+    write_private(_head_file(s), json.dumps(head))
 
 
 def _read_rows(s: Settings, where: str = "") -> list[dict]:

@@ -25,6 +25,16 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 LAYERS = ("bronze", "silver", "gold", "quarantine", "audit")
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by the owner only (0600), atomically: a reader (a running server, a
+    second process) sees the old file or the new one, never half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    tmp.replace(path)
+
 @dataclass(frozen=True)
 class Settings:
     """Paths, addresses and the secret source. ``SMARTREHAB_<FIELD>`` overrides each field."""

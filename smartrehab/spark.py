@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from smartrehab.jars import jar_paths
-from smartrehab.settings import LAYERS, Settings, get_settings
+from smartrehab.settings import LAYERS, Settings, get_settings, write_private
 
 
 def spark_conf(s: Settings) -> dict[str, str]:
@@ -77,9 +77,7 @@ def write_spark_defaults(s: Settings | None = None) -> Path:
     s.spark_conf_dir.mkdir(parents=True, exist_ok=True)
     path = s.spark_conf_dir / "spark-defaults.conf"
     body = "".join(f"{k} {v}\n" for k, v in sorted(spark_conf(s).items()))
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write("# Written by smartrehab from the settings object; do not edit.\n" + body)
+    write_private(path, "# Written by smartrehab from the settings object; do not edit.\n" + body)
     log4j = s.spark_conf_dir / "log4j2.properties"
     log4j.write_text(
         "rootLogger.level = warn\nrootLogger.appenderRef.stderr.ref = console\n"

@@ -18,7 +18,6 @@ Python clients connect with ``connect(s, uid)``: the uid's password from the sec
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import subprocess
 import tempfile
@@ -27,7 +26,7 @@ from pathlib import Path
 
 from smartrehab.access import directory
 from smartrehab.access.roles import Access, load_access
-from smartrehab.settings import Settings
+from smartrehab.settings import Settings, write_private
 
 SOURCE = Path(__file__).resolve().parent / "jvm" / "EndpointAccess.java"
 EXTENSION_CLASS = "smartrehab.access.EndpointAccess"
@@ -144,28 +143,22 @@ def render_plan(s: Settings, access: Access | None = None) -> str:
 
 def refresh(s: Settings) -> Path:
     """Write the access plan (atomically: the endpoint may be reading it)."""
-    path = plan_path(s)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(render_plan(s))
-    tmp.replace(path)
-    return path
+    write_private(plan_path(s), render_plan(s))
+    return plan_path(s)
 
 
 def server_args(s: Settings) -> tuple[list[str], list[str]]:
     """(spark-submit options, HiveServer2 options) of the Thrift server: the extension, its files, the LDAP login."""
-    from smartrehab.jars import jar_paths
+    from smartrehab.spark import spark_conf
 
     jar = build_jar(s)
     refresh(s)
     spool_path(s).parent.mkdir(parents=True, exist_ok=True)
-    jars = [str(p) for p in jar_paths(s)] + [str(jar)]
+    conf = spark_conf(s)  # what every session of the platform has (spark-defaults.conf), plus the check
     submit = [
-        "--conf", f"spark.jars={','.join(jars)}",
-        "--conf", f"spark.driver.extraClassPath={':'.join(jars)}",
-        "--conf", f"spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension,{EXTENSION_CLASS}",
+        "--conf", f"spark.jars={conf['spark.jars']},{jar}",
+        "--conf", f"spark.driver.extraClassPath={conf['spark.driver.extraClassPath']}:{jar}",
+        "--conf", f"spark.sql.extensions={conf['spark.sql.extensions']},{EXTENSION_CLASS}",
         "--conf", f"spark.smartrehab.access.plan={plan_path(s)}",
         "--conf", f"spark.smartrehab.access.spool={spool_path(s)}",
     ]

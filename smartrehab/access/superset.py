@@ -18,7 +18,6 @@ with the Superset roles by ``apply`` (run in Superset's environment by ``smartre
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +25,7 @@ from pathlib import Path
 import yaml
 
 from smartrehab.access.roles import Access, load_access
-from smartrehab.settings import Settings, get_settings
+from smartrehab.settings import Settings, get_settings, write_private
 
 PREFIX = "smartrehab: "
 BREAK_GLASS_ROLE = "Admin"
@@ -120,10 +119,7 @@ def apply(s: Settings, log=print) -> dict:
                                                 "smartrehab_sql_endpoint.yaml").read_text(encoding="utf-8"))["uuid"],
                         "uri": endpoint_uri(s)}
     plan_file = s.superset_home / "access_plan.json"
-    plan_file.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(plan_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the service password
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(todo, fh, ensure_ascii=False)
+    write_private(plan_file, json.dumps(todo, ensure_ascii=False))  # it holds the service password
     try:
         res = subprocess.run([str(s.superset_venv / "bin" / "python"), "-m", "smartrehab.access.superset_apply",
                               str(plan_file)], env=services.superset_env(s), cwd=s.repo_root, capture_output=True,
